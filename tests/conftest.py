@@ -1,0 +1,26 @@
+"""Shared fixtures: a real PostgreSQL server for the session, started and always stopped here."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pg import PostgresServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_db()

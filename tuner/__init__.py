@@ -1,0 +1,1 @@
+"""Optuna workers, study files, export and the `stocktune` CLI."""

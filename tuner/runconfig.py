@@ -1,0 +1,101 @@
+"""The run file: [data] + [train] (+ [result] from an export), read by `fit` and written by `export`.
+
+A study file shares the [data] and [train] tables with this format, so an exported best config is
+accepted by `stocktune fit --config` unchanged. Precedence CLI > file > default is resolved here,
+in one place.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomli_w
+
+from data_prep.config import PrepConfig
+from data_prep.errors import InputError
+from model.config import TrainConfig
+
+__all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "load_run_config", "write_toml_atomic",
+           "default_cache_root"]
+
+
+def default_cache_root() -> Path:
+    """Where prepared datasets live: $STOCKTUNE_CACHE, else runs/cache under the current directory."""
+    return Path(os.environ.get("STOCKTUNE_CACHE", "runs/cache"))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data comes from and how it is prepared."""
+
+    source: str
+    prep: PrepConfig
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"source": self.source, **self.prep.to_mapping()}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataSpec
+    train: TrainConfig
+    result: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist; pass the path of a TOML file (see studies/).")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path} is not valid TOML: {e}.") from None
+
+
+def parse_data(table: Mapping[str, Any] | None, where: str) -> DataSpec:
+    table = dict(table or {})
+    source = table.pop("source", None)
+    if not isinstance(source, str) or not source:
+        raise InputError(
+            f"source must be a non-empty string ('sample', a path, or 'synthetic:tickers=N,days=D,seed=S'), "
+            f"but got source={source!r} ({where})."
+        )
+    return DataSpec(source=source, prep=PrepConfig.from_mapping(table, where))
+
+
+def load_run_config(path: str | Path, train_overrides: Mapping[str, Any] | None = None,
+                    data_overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """Read a run file; ``*_overrides`` (from the CLI) win over the file, which wins over defaults."""
+    path = Path(path)
+    doc = read_toml(path)
+    allowed = {"data", "train", "result", "study"}
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise InputError(f"unknown table [{unknown[0]}] ({path}); a run file has [data], [train] and optionally [result].")
+    if "data" not in doc:
+        raise InputError(f"{path} has no [data] table; it needs at least `source = \"sample\"`.")
+    data = parse_data({**doc["data"], **(data_overrides or {})}, f"{path}, [data]")
+    train = TrainConfig.from_mapping({**doc.get("train", {}), **(train_overrides or {})}, f"{path}, [train]")
+    return RunConfig(data=data, train=train, result=dict(doc.get("result", {})), path=path)
+
+
+def write_toml_atomic(doc: Mapping[str, Any], path: str | Path) -> Path:
+    """Write TOML through a temp file + rename so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(tomli_w.dumps(_drop_none(doc)))
+    os.replace(tmp, path)
+    return path
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [_drop_none(v) for v in obj]
+    return obj

@@ -1,0 +1,235 @@
+"""Benchmark data prep on the synthetic market at the original database's scale (2,367 x 4,200 days).
+
+Each measurement runs in a fresh child process (so peak RSS is its own) and is repeated; medians
+are printed. Side by side, in the same run and on the same machine:
+
+- the whole `prepare()` (stages: load = generate the synthetic market, validate (+adjust), split,
+  features (+ scaling), target, cache_write (npy files + report + PNGs)), wall time, peak RSS
+  after each stage and rows/s;
+- the features alone: this package's numpy implementation (blocks of whole tickers) vs a
+  straightforward pandas groupby/rolling/ewm implementation of the same features;
+- loading the cached dataset (`PreparedDataset.load`, memory-mapped) and a `prepare()` cache hit.
+
+    python bench/prep.py                       # full scale, 3 runs each
+    python bench/prep.py --tickers 200 --days 1500 --runs 1   # quick
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pandas_features(panel) -> np.ndarray:
+    """The same features, written the obvious way with pandas groupby + rolling/ewm (the baseline)."""
+    import pandas as pd
+
+    df = pd.DataFrame({"t": panel.ticker, "o": panel.open, "h": panel.high, "l": panel.low, "c": panel.close,
+                       "v": panel.volume})
+    g = df.groupby("t", sort=False)
+    c = df["c"]
+    logc = np.log(c)
+    prev = g["c"].shift(1)
+    r = np.log(c / prev)
+    logv = np.log1p(df["v"])
+
+    def roll(s: pd.Series, w: int, how: str) -> pd.Series:
+        return getattr(s.groupby(df["t"], sort=False).rolling(w), how)().reset_index(level=0, drop=True)
+
+    def ewm(s: pd.Series, alpha: float) -> pd.Series:
+        return s.groupby(df["t"], sort=False).ewm(alpha=alpha, adjust=False).mean().reset_index(level=0, drop=True)
+
+    f = {
+        "log_open": np.log(df["o"] / prev), "log_high": np.log(df["h"] / prev), "log_low": np.log(df["l"] / prev),
+        "log_close": r, "log_range": np.log(df["h"] / df["l"]),
+        "log_volume_change": logv - logv.groupby(df["t"]).shift(1),
+        "volume_ratio_20": logv - roll(logv, 20, "mean"),
+        "ret_5": logc - logc.groupby(df["t"]).shift(5), "ret_20": logc - logc.groupby(df["t"]).shift(20),
+    }
+    for w in (5, 20, 60, 120):
+        f[f"ma_ratio_{w}"] = np.log(roll(c, w, "mean") / c)
+    r0 = r.fillna(0.0)
+    gain, loss = ewm(r0.clip(lower=0), 1 / 14), ewm((-r0).clip(lower=0), 1 / 14)
+    f["rsi_14"] = gain / (gain + loss) - 0.5
+    macd = (ewm(c, 2 / 13) - ewm(c, 2 / 27)) / c
+    sig = ewm(macd, 0.2)
+    f["macd"], f["macd_signal"], f["macd_hist"] = macd, sig, macd - sig
+    m20, s20 = roll(c, 20, "mean"), roll(c, 20, "std") * np.sqrt(19 / 20)
+    f["bb_pctb_20"] = (c - (m20 - 2 * s20)) / (4 * s20)
+    tr = pd.concat([df["h"] - df["l"], (df["h"] - prev).abs(), (df["l"] - prev).abs()], axis=1).max(axis=1)
+    f["atr_14"] = ewm(tr, 1 / 14) / c
+
+    def mid(w: int) -> pd.Series:
+        return (roll(df["h"], w, "max") + roll(df["l"], w, "min")) / 2
+
+    conv, base = mid(9), mid(26)
+    f["ichimoku_conversion"] = np.log(conv / c)
+    f["ichimoku_base"] = np.log(base / c)
+    f["ichimoku_span_a"] = np.log(((conv + base) / 2).groupby(df["t"]).shift(26) / c)
+    f["ichimoku_span_b"] = np.log(mid(52).groupby(df["t"]).shift(26) / c)
+    f["volatility_20"] = roll(r, 20, "std") * np.sqrt(19 / 20)
+    from data_prep.features import FEATURE_NAMES
+    return np.stack([f[n].to_numpy(np.float64) for n in FEATURE_NAMES], axis=1).astype(np.float32)
+
+
+def child(args: argparse.Namespace) -> dict:
+    from data_prep import PrepConfig, PreparedDataset, prepare
+    from data_prep.pipeline import _load_steps, min_rows
+
+    source = f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}"
+    cfg = PrepConfig()
+    if args.child == "prep":
+        t = time.perf_counter()
+        res = prepare(source, cfg, Path(args.cache))
+        total = time.perf_counter() - t
+        return {"total_s": total, "rows": res.report["n_rows"], "timings": res.report["timings_s"],
+                "cpu": res.report["cpu_s"], "total_cpu_s": time.process_time(),
+                "rss": res.report["peak_rss_mb"], "peak_rss_mb": rss_mb(), "path": str(res.path),
+                "windows": {s: v["n_windows"] for s, v in res.report["splits"].items()}}
+    if args.child == "load":
+        t = time.perf_counter()
+        ds = PreparedDataset.load(args.path)
+        load_s = time.perf_counter() - t
+        rng = np.random.default_rng(0)
+        ends = np.sort(rng.choice(ds.split("train").end_idx, 256, replace=False))
+        t = time.perf_counter()
+        batch = ds.features[ends[:, None] + np.arange(-ds.look_back + 1, 1)[None, :]]  # [256, L, F]
+        batch_s = time.perf_counter() - t
+        t = time.perf_counter()
+        hit = prepare(source, cfg, Path(args.cache))
+        hit_s = time.perf_counter() - t
+        assert hit.cached
+        return {"load_s": load_s, "batch_s": batch_s, "batch_shape": list(batch.shape), "hit_s": hit_s,
+                "peak_rss_mb": rss_mb()}
+    # features alone: same input panel for both implementations
+    load_source, load_events, validate, adjust = _load_steps()
+    raw = load_source(source)
+    panel, _ = adjust(validate(raw, min_rows(cfg)).panel, raw.events, cfg.adjust)
+    del raw
+    before = rss_mb()
+    t = time.perf_counter()
+    c = time.process_time()
+    if args.child == "numpy":
+        from data_prep.features import compute_features
+        compute_features(panel)
+    else:
+        pandas_features(panel)
+    return {"features_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "rows": len(panel),
+            "rss_before_mb": before,
+            "peak_rss_mb": rss_mb()}
+
+
+def run_child(kind: str, args: argparse.Namespace, **extra: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--tickers", str(args.tickers), "--days", str(args.days),
+           "--seed", str(args.seed)]
+    for k, v in extra.items():
+        cmd += [f"--{k}", v]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} child failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def check_agreement() -> float:
+    """Max abs difference between the numpy and pandas features on a small panel (after warm-up)."""
+    from data_prep.features import WARMUP, compute_features
+    from data_prep.synthetic import generate
+
+    panel, _ = generate(20, 600, 1)
+    a, b = compute_features(panel), pandas_features(panel)
+    pos = np.arange(len(panel)) - panel.starts[panel.ticker]
+    keep = pos >= WARMUP
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a[keep] - b[keep])
+    return float(np.nanmax(diff))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tickers", type=int, default=2367)
+    ap.add_argument("--days", type=int, default=4200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline-runs", type=int, default=3)
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--path", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start; python {platform.python_version()}, numpy {np.__version__}")
+    print(f"market: synthetic:tickers={args.tickers},days={args.days},seed={args.seed}; runs={args.runs}, "
+          f"baseline runs={args.baseline_runs}")
+    print(f"numpy vs pandas features agree to {check_agreement():.2e} (max abs, 20 tickers x 600 days)")
+    work = Path(tempfile.mkdtemp(prefix="bench-prep-"))
+    try:
+        preps = []
+        for i in range(args.runs):
+            cache = work / f"cache{i}"
+            preps.append(run_child("prep", args, cache=str(cache)))
+            if i < args.runs - 1:
+                shutil.rmtree(cache)
+        rows = preps[0]["rows"]
+        print(f"\nwhole prepare() on {rows:,} rows, windows {preps[0]['windows']}")
+        print(f"{'stage':<12} {'wall s':>8} {'CPU s':>7} {'rows/s':>12} {'peak RSS MB':>12}   (wall, all runs)")
+        for stage in preps[0]["timings"]:
+            ts = [p["timings"][stage] for p in preps]
+            print(f"{stage:<12} {med(ts):8.2f} {med([p['cpu'][stage] for p in preps]):7.2f} "
+                  f"{rows / max(med(ts), 1e-9):12,.0f} {med([p['rss'][stage] for p in preps]):12,.0f}   "
+                  f"{', '.join(f'{x:.2f}' for x in ts)}")
+        tot = [p["total_s"] for p in preps]
+        no_gen = [p["total_s"] - p["timings"]["load"] for p in preps]
+        no_gen_cpu = [sum(v for k, v in p["cpu"].items() if k != "load") for p in preps]
+        print(f"{'TOTAL':<12} {med(tot):8.2f} {med([p['total_cpu_s'] for p in preps]):7.2f} {rows / med(tot):12,.0f} "
+              f"{med([p['peak_rss_mb'] for p in preps]):12,.0f}   {', '.join(f'{x:.2f}' for x in tot)}  (incl. imports)")
+        print(f"{'TOTAL-load':<12} {med(no_gen):8.2f} {med(no_gen_cpu):7.2f} {rows / med(no_gen):12,.0f} {'':>12}   "
+              f"{', '.join(f'{x:.2f}' for x in no_gen)}  (without generating the synthetic market)")
+
+        print("\nfeatures alone (same panel, fresh process each)")
+        print(f"{'impl':<8} {'wall s':>8} {'CPU s':>7} {'rows/s':>12} {'peak RSS MB':>12} {'+RSS MB':>9}   (wall, all runs)")
+        for kind, n in (("numpy", args.runs), ("pandas", args.baseline_runs)):
+            rs = [run_child(kind, args) for _ in range(n)]
+            ts = [r["features_s"] for r in rs]
+            print(f"{kind:<8} {med(ts):8.2f} {med([r['cpu_s'] for r in rs]):7.2f} {rows / med(ts):12,.0f} {med([r['peak_rss_mb'] for r in rs]):12,.0f} "
+                  f"{med([r['peak_rss_mb'] - r['rss_before_mb'] for r in rs]):9,.0f}   {', '.join(f'{x:.2f}' for x in ts)}")
+
+        loads = [run_child("load", args, cache=str(work / f"cache{args.runs - 1}"), path=preps[-1]["path"])
+                 for _ in range(args.runs)]
+        print("\ncached dataset")
+        print(f"PreparedDataset.load (mmap): median {med([x['load_s'] for x in loads]) * 1000:.1f} ms; "
+              f"one batch {loads[0]['batch_shape']} gathered in {med([x['batch_s'] for x in loads]) * 1000:.1f} ms")
+        print(f"prepare() cache hit (regenerates the synthetic source for its content key): "
+              f"median {med([x['hit_s'] for x in loads]):.2f} s")
+        print(f"\nload average {os.getloadavg()[0]:.1f} at end (2 cores shared: expect tens of % drift)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

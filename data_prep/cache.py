@@ -1,0 +1,67 @@
+"""Content-addressed dataset cache: built once, atomically, shared by every worker via mmap.
+
+The key hashes the input's content key (from ``load_source``), the PrepConfig mapping and
+PREP_VERSION, so any change in data, settings or prep code yields a new directory and a stale
+dataset is never reused. A build goes into a temp directory beside the final one and is renamed
+into place, so readers see either nothing or a complete dataset. A file lock per key makes
+concurrent workers build it once: the others wait on the lock, then find it and load it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from filelock import FileLock
+
+__all__ = ["PREP_VERSION", "cache_key", "is_complete", "build_once", "save_array"]
+
+# bump when the prep code changes what it writes, so old cache entries are not reused
+PREP_VERSION = "1"
+
+
+def cache_key(content_key: str, prep: Mapping[str, Any]) -> str:
+    """A short, stable hash of (input content, prep settings, prep version)."""
+    blob = json.dumps({"content": content_key, "prep": dict(prep), "version": PREP_VERSION},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def is_complete(path: Path) -> bool:
+    """A dataset directory is complete once it exists: it only appears by rename after meta.json."""
+    return (path / "meta.json").is_file()
+
+
+def save_array(path: Path, name: str, arr: np.ndarray) -> None:
+    np.save(path / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def build_once(cache_root: Path, key: str, build: Callable[[Path], None],
+               lock_timeout: float = 3600.0) -> tuple[Path, bool]:
+    """Return (dataset dir, cached); ``build(tmp_dir)`` writes a complete dataset into tmp_dir.
+
+    Only the process holding the lock builds; a failed build leaves no directory behind.
+    """
+    final = cache_root / key
+    if is_complete(final):
+        return final, True
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_root / f".{key}.lock"), timeout=lock_timeout):
+        if is_complete(final):  # another process built it while we waited
+            return final, True
+        tmp = cache_root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            build(tmp)
+            if final.exists():  # a broken leftover (no meta.json): replace it
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final, False

@@ -1,0 +1,302 @@
+"""Raw OHLCV -> cached, leak-free dataset: the prep steps in order, one module each.
+
+    load_source -> validate -> adjust -> windows -> split -> features -> scaling -> target -> cache + report
+
+Only ``prepare`` touches the disk: it looks the dataset up in the content-addressed cache and builds
+it (once, under a lock) when missing. ``featurize_for_inference`` re-runs the first steps for all
+rows, including the latest days that have no target yet, with the STORED scaler, for
+`stocktune predict`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import PREP_VERSION, build_once, cache_key, is_complete, save_array
+from .config import PrepConfig
+from .dataset import SPLITS, PreparedDataset, SplitArrays
+from .errors import InputError
+from .features import FEATURE_NAMES, WARMUP, compute_features
+from .panel import Panel
+from .report import per_ticker_volatility, split_stats, write_report
+from .scaling import apply as apply_scaler
+from .scaling import fit_scaler
+from .split import SplitPlan, split_windows
+from .target import apply_target, choose_method, fit_target
+from .windows import window_ends
+
+__all__ = ["PrepResult", "prepare", "build_dataset", "featurize_for_inference", "min_rows", "Progress"]
+
+
+def min_rows(cfg: PrepConfig) -> int:
+    """Rows a ticker needs for at least one window: feature warm-up + look_back + look_ahead."""
+    return WARMUP + cfg.look_back + cfg.look_ahead
+
+
+@dataclass(frozen=True)
+class PrepResult:
+    """Where the prepared dataset is, its report, and whether it came from the cache."""
+
+    path: Path
+    report: dict[str, Any] = field(repr=False)
+    cached: bool
+
+    def dataset(self) -> PreparedDataset:
+        """The memory-mapped dataset."""
+        return PreparedDataset.load(self.path)
+
+
+class Progress:
+    """Step lines and per-block progress on stderr; stage timings and peak RSS for the report."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.timings: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}  # CPU time: robust to other processes sharing the cores
+        self.peak_rss_mb: dict[str, float] = {}
+        self._cpu0 = time.process_time()
+        self._t0 = time.perf_counter()
+        self._last_block = 0.0
+
+    def say(self, msg: str) -> None:
+        if self.enabled:
+            print(f"prep: {msg}", file=sys.stderr, flush=True)
+
+    def stage(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        cpu = time.process_time()
+        self.cpu_s[name] = round(cpu - self._cpu0, 3)
+        self._cpu0 = cpu
+        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        self.say(f"{name} done in {self.timings[name]:.2f} s")
+
+    def blocks(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.enabled and (done == total or now - self._last_block > 1.0):
+            self._last_block = now
+            print(f"prep: features {done:,}/{total:,} tickers", file=sys.stderr, flush=True)
+
+
+def _daily_returns(panel: Panel) -> np.ndarray:
+    r = np.full(len(panel), np.nan)
+    if len(panel) > 1:
+        r[1:] = np.diff(np.log(panel.close))
+        first = panel.starts[:-1]
+        r[first[first < len(panel)]] = np.nan
+    return r
+
+
+def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any],
+                  progress: Progress | None = None, plan: SplitPlan | None = None) -> dict[str, Any]:
+    """Write a complete dataset for a validated, adjusted panel into directory ``out``; returns the report.
+
+    ``info`` carries source, cache_key, repairs, skipped and adjustments for meta/report.
+    """
+    prog = progress or Progress(False)
+    where = info.get("where", "[data]")
+
+    if plan is None:
+        t = time.perf_counter()
+        plan = _plan(panel, cfg, where)
+        prog.stage("split", t)
+
+    t = time.perf_counter()
+    feats = compute_features(panel, progress=prog.blocks)
+    # the scaler sees only rows of the training period (after warm-up): val/test never shape it
+    starts = panel.starts  # a property (searchsorted over all rows): compute once
+    pos = np.arange(len(panel)) - starts[panel.ticker]
+    train_rows = np.flatnonzero((panel.date <= plan.last_train_day()) & (pos >= WARMUP))
+    scaler = fit_scaler(feats, train_rows)
+    # sigma20 for the ecdf target, taken before scaling: computed per ticker, so values after the
+    # training period cannot even perturb training rows through floating-point rounding
+    all_ends = np.concatenate([plan.ends[s] for s in SPLITS])
+    sig = feats[all_ends, FEATURE_NAMES.index("volatility_20")].astype(np.float64)
+    apply_scaler(feats, scaler, out=feats)
+    feats[pos < WARMUP] = 0.0  # undefined warm-up rows: finite, never inside a window
+    del pos, train_rows
+    prog.stage("features", t)
+
+    t = time.perf_counter()
+    method = choose_method(panel, cfg)
+    # returns and sigma only at window ends (every end has its target rows in the same ticker):
+    # no full-length temporaries, which keeps the peak RSS down at 10M rows
+    ret = np.log(panel.close[all_ends + cfg.look_ahead]) - np.log(panel.close[all_ends])
+    n_train = plan.ends["train"].size
+    params = fit_target(method, ret, sig, np.arange(n_train), cfg)  # the training windows only
+    prob = apply_target(params, ret, sig, panel.date[all_ends], panel.ticker[all_ends])
+    splits: dict[str, SplitArrays] = {}
+    k = 0
+    for s in SPLITS:
+        e = plan.ends[s]
+        p = prob[k:k + e.size]
+        r = ret[k:k + e.size]
+        k += e.size
+        good = np.isfinite(p)
+        splits[s] = SplitArrays(e[good], p[good].astype(np.float32), r[good].astype(np.float32))
+    del sig, prob, ret, all_ends
+    prog.stage("target", t)
+
+    t = time.perf_counter()
+    daily = _daily_returns(panel)
+    vols = {s: per_ticker_volatility(daily, panel.ticker, splits[s].end_idx, len(panel.tickers)) for s in SPLITS}
+    split_info = {}
+    for s in SPLITS:
+        sa = splits[s]
+        st = split_stats(sa.target, sa.ret, panel.date[sa.end_idx], panel.ticker[sa.end_idx], plan.periods[s])
+        st["volatility_median"] = float(np.median(vols[s])) if vols[s].size else float("nan")
+        split_info[s] = st
+    meta = {
+        "feature_names": list(FEATURE_NAMES),
+        "tickers": list(panel.tickers),
+        "look_back": cfg.look_back,
+        "look_ahead": cfg.look_ahead,
+        "warmup": WARMUP,
+        "prep": cfg.to_mapping(),
+        "prep_version": PREP_VERSION,
+        "source": info.get("source", ""),
+        "cache_key": info.get("cache_key", ""),
+        "scaler": scaler,
+        "target_method": method,
+        "target_transform": params,
+        "purge_gap_days": plan.gap_days,
+        "n_rows": len(panel),
+        "splits": {s: {"start": v["start"], "end": v["end"], "n_windows": v["n_windows"]}
+                   for s, v in split_info.items()},
+    }
+    save_array(out, "features", feats)
+    save_array(out, "ticker", panel.ticker.astype(np.int32))
+    save_array(out, "date", panel.date.astype("datetime64[D]"))
+    for s, sa in splits.items():
+        save_array(out, f"{s}_end", sa.end_idx.astype(np.int64))
+        save_array(out, f"{s}_target", sa.target)
+        save_array(out, f"{s}_ret", sa.ret)
+    del feats
+    report = {
+        "source": meta["source"],
+        "cache_key": meta["cache_key"],
+        "n_rows": len(panel),
+        "n_tickers": len(panel.tickers),
+        "date_range": [str(panel.date.min()), str(panel.date.max())] if len(panel) else ["", ""],
+        "features": list(FEATURE_NAMES),
+        "look_back": cfg.look_back,
+        "look_ahead": cfg.look_ahead,
+        "target_method": method,
+        "purge_gap_days": plan.gap_days,
+        "splits": split_info,
+        "adjustments": info.get("adjustments", []),
+        "repairs": info.get("repairs", []),
+        "skipped": info.get("skipped", []),
+        "prep": cfg.to_mapping(),
+    }
+    write_report(out, report, {s: splits[s].target for s in SPLITS}, vols)
+    prog.stage("cache_write", t)
+    report["timings_s"] = dict(prog.timings)
+    report["cpu_s"] = dict(prog.cpu_s)
+    report["peak_rss_mb"] = dict(prog.peak_rss_mb)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    # meta.json last: its presence marks the directory complete
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    return report
+
+
+def _plan(panel: Panel, cfg: PrepConfig, where: str = "[data]") -> SplitPlan:
+    ends = window_ends(panel, cfg.look_back, cfg.look_ahead, WARMUP, cfg.max_halt_days)
+    return split_windows(panel, ends, cfg, where)
+
+
+def _load_steps():
+    """Helper A's steps (sources/validate/adjust), imported here so the core steps stay testable alone."""
+    from .adjust import adjust
+    from .sources import load_events, load_source
+    from .validate import validate
+    return load_source, load_events, validate, adjust
+
+
+def _file_digest(path: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"events must be an existing CSV file of (ticker, date, ratio), but got events={path!r}.")
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+def _events(cfg: PrepConfig, raw: Any, load_events: Any) -> Any:
+    return load_events(cfg.events) if cfg.events else getattr(raw, "events", None)
+
+
+def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool = False) -> PrepResult:
+    """Find the dataset for (source content, cfg) in the cache, or build it there once.
+
+    Bad input raises InputError before anything is written (validation runs before the cache lock).
+    """
+    prog = Progress(progress)
+    cache_root = Path(cache_root)
+    load_source, load_events, validate, adjust = _load_steps()
+
+    t = time.perf_counter()
+    prog.say(f"loading {source}")
+    raw = load_source(source)
+    content = raw.content_key + (f"|events:{_file_digest(cfg.events)}" if cfg.events else "")
+    key = cache_key(content, cfg.to_mapping())
+    final = cache_root / key
+    prog.stage("load", t)
+    if is_complete(final):
+        prog.say(f"cache hit {final}")
+        return PrepResult(final, json.loads((final / "report.json").read_text()), True)
+
+    t = time.perf_counter()
+    events = _events(cfg, raw, load_events)
+    checked = validate(raw, min_rows(cfg))
+    del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
+    repairs, skipped = checked.repairs, checked.skipped
+    panel, adjustments = adjust(checked.panel, events, cfg.adjust)
+    del checked
+    prog.stage("validate", t)
+    info = {"source": source, "cache_key": key, "repairs": repairs, "skipped": skipped,
+            "adjustments": adjustments}
+    # the split (which checks there are enough days for every split) runs before the lock / temp dir
+    t = time.perf_counter()
+    plan = _plan(panel, cfg)
+    prog.stage("split", t)
+
+    report: dict[str, Any] = {}
+
+    def build(tmp: Path) -> None:
+        report.update(build_dataset(panel, cfg, tmp, info, prog, plan))
+
+    path, cached = build_once(cache_root, key, build)
+    if cached:
+        report = json.loads((path / "report.json").read_text())
+    prog.say(f"dataset at {path}")
+    return PrepResult(path, report, cached)
+
+
+def featurize_for_inference(source: str, meta: dict[str, Any]) -> PreparedDataset:
+    """Features of ALL rows of ``source`` (incl. the latest days without a target) with the stored scaler.
+
+    The dataset's splits hold one entry, ``latest``: the last row of each ticker whose window is
+    fully past the warm-up (target and ret are NaN there), which is what `stocktune predict` scores.
+    """
+    load_source, load_events, validate, adjust = _load_steps()
+    cfg = PrepConfig.from_mapping(meta.get("prep", {}), "meta.json, prep")
+    raw = load_source(source)
+    checked = validate(raw, WARMUP + cfg.look_back)
+    panel, _ = adjust(checked.panel, _events(cfg, raw, load_events), cfg.adjust)
+    feats = compute_features(panel)
+    apply_scaler(feats, meta["scaler"], out=feats)
+    pos = np.arange(len(panel)) - panel.starts[panel.ticker]
+    feats[pos < WARMUP] = 0.0
+    last = panel.starts[1:] - 1
+    last = last[(np.diff(panel.starts) > 0)]
+    last = last[pos[last] - cfg.look_back + 1 >= WARMUP].astype(np.int64)
+    nan = np.full(last.shape, np.nan, dtype=np.float32)
+    new_meta = {**meta, "tickers": list(panel.tickers), "source": source, "n_rows": len(panel)}
+    return PreparedDataset.from_arrays(feats, panel.ticker, panel.date, {"latest": SplitArrays(last, nan, nan)},
+                                       new_meta)

@@ -1,0 +1,150 @@
+"""The prep report: what went in, what came out, and whether the target is as uniform as intended.
+
+Written next to the dataset as report.json (machine-readable; the tuner attaches it to studies),
+report.md (for people) and three PNGs with one panel per split: target_hist.png, target_qq.png
+(against Uniform(0, 1)) and volatility_hist.png (per-ticker volatility, because the original
+problem was volatile tickers piling up in the validation period). Matplotlib is imported lazily
+with the Agg backend so that importing data_prep stays cheap and works headless.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import SPLITS
+from .stats import ks_uniform, subsample
+
+__all__ = ["PLOTS", "split_stats", "per_ticker_volatility", "write_report", "render_markdown"]
+
+PLOTS = ("target_hist.png", "target_qq.png", "volatility_hist.png")
+_KS_SAMPLE = 1_000_000  # the KS statistic of an evenly strided sample of this size is exact to ~1e-3
+
+
+def per_ticker_volatility(daily_ret: np.ndarray, ticker: np.ndarray, ends: np.ndarray, n_tickers: int) -> np.ndarray:
+    """Annualized std of daily log returns per ticker over the rows ending the split's windows."""
+    r = daily_ret[ends]
+    t = ticker[ends]
+    ok = np.isfinite(r)
+    r, t = r[ok], t[ok]
+    cnt = np.bincount(t, minlength=n_tickers).astype(np.float64)
+    s1 = np.bincount(t, weights=r, minlength=n_tickers)
+    s2 = np.bincount(t, weights=r * r, minlength=n_tickers)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = s2 / cnt - (s1 / cnt) ** 2
+    vol = np.sqrt(np.maximum(var, 0.0)) * np.sqrt(252.0)
+    return vol[cnt >= 2]
+
+
+def _n_distinct_days(dates: np.ndarray) -> int:
+    if dates.size == 0:
+        return 0
+    d = dates.astype("datetime64[D]").astype(np.int64)
+    return int(np.count_nonzero(np.bincount(d - d.min())))
+
+
+def split_stats(target: np.ndarray, ret: np.ndarray, dates: np.ndarray, ticker: np.ndarray,
+                period: tuple[str, str]) -> dict[str, Any]:
+    """Counts, date ranges and target uniformity of one split."""
+    ks, p = ks_uniform(subsample(target, _KS_SAMPLE))
+    n = int(target.shape[0])
+    return {
+        "start": period[0], "end": period[1],
+        "first_window_end": str(dates.min()) if n else "", "last_window_end": str(dates.max()) if n else "",
+        "n_windows": n, "n_tickers": int(np.count_nonzero(np.bincount(ticker))) if n else 0,
+        "n_dates": _n_distinct_days(dates),
+        "target_mean": float(np.mean(target)) if n else float("nan"),
+        "target_ks_stat": ks, "target_ks_p": p, "target_ks_n": int(min(n, _KS_SAMPLE)),
+        "rise_rate": float(np.mean(ret > 0)) if n else float("nan"),
+        "ret_mean": float(np.mean(ret)) if n else float("nan"),
+        "ret_std": float(np.std(ret)) if n else float("nan"),
+    }
+
+
+def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarray]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [s for s in SPLITS if s in targets]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for ax, s in zip(axes[0], names):
+        counts, edges = np.histogram(subsample(targets[s], _KS_SAMPLE), bins=50, range=(0, 1), density=True)
+        ax.stairs(counts, edges, fill=True, alpha=0.7)
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{s}: target (n={len(targets[s]):,})")
+        ax.set_xlabel("rise probability")
+    fig.tight_layout()
+    fig.savefig(path / "target_hist.png", dpi=80)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
+    q = (np.arange(200) + 0.5) / 200
+    for ax, s in zip(axes[0], names):
+        t = targets[s]
+        emp = np.quantile(subsample(t, _KS_SAMPLE), q) if len(t) else np.full_like(q, np.nan)
+        ax.plot(q, emp, ".", ms=3)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set_title(f"{s}: QQ vs Uniform(0,1)")
+        ax.set_xlabel("uniform quantile")
+        ax.set_ylabel("target quantile")
+    fig.tight_layout()
+    fig.savefig(path / "target_qq.png", dpi=80)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False, sharex=True)
+    allv = np.concatenate([vols[s] for s in names if vols.get(s) is not None and len(vols[s])] or [np.zeros(1)])
+    hi = float(np.quantile(allv, 0.99)) if allv.size else 1.0
+    for ax, s in zip(axes[0], names):
+        ax.hist(np.clip(vols.get(s, np.zeros(0)), 0, hi), bins=40, range=(0, max(hi, 1e-6)))
+        ax.set_title(f"{s}: per-ticker volatility")
+        ax.set_xlabel("annualized volatility")
+    fig.tight_layout()
+    fig.savefig(path / "volatility_hist.png", dpi=80)
+    plt.close(fig)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """A readable summary of report.json."""
+    lines = [
+        "# Prep report", "",
+        f"- source: `{report['source']}`",
+        f"- rows: {report['n_rows']:,}, tickers: {report['n_tickers']:,}, features: {len(report['features'])}",
+        f"- look_back: {report['look_back']}, look_ahead: {report['look_ahead']}, target: {report['target_method']}",
+        f"- purge gap between splits: {report['purge_gap_days']} trading days (no day is shared by two splits)",
+        f"- cache key: `{report['cache_key']}`", "",
+        "| split | period | windows | tickers | target KS | KS p | rise rate | volatility median |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in SPLITS:
+        sp = report["splits"].get(s)
+        if not sp:
+            continue
+        lines.append(
+            f"| {s} | {sp['start']} .. {sp['end']} | {sp['n_windows']:,} | {sp['n_tickers']:,} | "
+            f"{sp['target_ks_stat']:.4f} | {sp['target_ks_p']:.3g} | {sp['rise_rate']:.3f} | "
+            f"{sp.get('volatility_median', float('nan')):.3f} |"
+        )
+    lines += ["", "The test period is reserved for the final evaluation; tuning optimizes on val.", ""]
+    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"), ("adjustments", "Adjustments")):
+        items = report.get(key) or []
+        lines.append(f"## {title} ({len(items)})")
+        lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
+        if len(items) > 50:
+            lines.append(f"- ... {len(items) - 50} more in report.json")
+        lines.append("")
+    lines += ["![target histogram](target_hist.png)", "![target QQ](target_qq.png)",
+              "![volatility](volatility_hist.png)", ""]
+    return "\n".join(lines)
+
+
+def write_report(path: Path, report: dict[str, Any], targets: dict[str, np.ndarray],
+                 vols: dict[str, np.ndarray]) -> None:
+    """Write report.json, report.md and the PNGs into dataset directory ``path``."""
+    path = Path(path)
+    (path / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (path / "report.md").write_text(render_markdown(report))
+    _plots(path, targets, vols)

@@ -1,0 +1,153 @@
+"""The training target: the forward log return over ``look_ahead`` days turned into a rise probability.
+
+Three transforms map the return to [0, 1]:
+
+- ``cs_rank``: percentile rank among the tickers of the same date, ``(rank - 0.5) / n``. Needs no
+  fitting (each date only sees its own cross-section), uniform by construction.
+- ``ecdf``: the empirical CDF of the volatility-normalized return ``r / sigma20`` fitted on TRAINING
+  windows only and applied to every split by interpolation; for a few tickers, where a cross-section
+  is too small to rank.
+- ``resample``: the original author's method: a monotone transform built from the training-set
+  histogram of returns (``resample_bins`` bins) that flattens it, with values outside
+  ``[resample_lower, resample_upper]`` CLIPPED rather than dropped.
+
+Validation and test rows are never used for fitting and never resampled. The fitted parameters
+go to meta["target_transform"].
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .config import PrepConfig
+from .panel import Panel
+
+__all__ = ["forward_returns", "daily_volatility", "choose_method", "fit_target", "apply_target"]
+
+_ECDF_KNOTS = 4001
+
+
+def forward_returns(panel: Panel, look_ahead: int) -> np.ndarray:
+    """log(close[t+h] / close[t]) within one ticker, float64 [n]; NaN where t+h is past the ticker's end."""
+    n = len(panel)
+    logc = np.log(panel.close)
+    out = np.full(n, np.nan)
+    if n > look_ahead:
+        same = panel.ticker[look_ahead:] == panel.ticker[:-look_ahead]
+        out[:-look_ahead] = np.where(same, logc[look_ahead:] - logc[:-look_ahead], np.nan)
+    return out
+
+
+def daily_volatility(panel: Panel, window: int = 20) -> np.ndarray:
+    """Trailing std of daily log returns over ``window`` days within one ticker (NaN in the first days)."""
+    n = len(panel)
+    logc = np.log(panel.close)
+    r = np.zeros(n)
+    r[1:] = np.diff(logc)
+    first = panel.starts[:-1]
+    r[first[first < n]] = 0.0
+    c1 = np.concatenate([[0.0], np.cumsum(r)])
+    c2 = np.concatenate([[0.0], np.cumsum(r * r)])
+    out = np.full(n, np.nan)
+    if n >= window:
+        s1 = c1[window:] - c1[:-window]
+        s2 = c2[window:] - c2[:-window]
+        mean = s1 / window
+        var = np.maximum(s2 / window - mean * mean, 0.0)
+        out[window - 1:] = np.sqrt(var)
+    pos = np.arange(n) - panel.starts[panel.ticker]
+    out[pos < window] = np.nan  # the window must hold `window` returns of this ticker
+    return out
+
+
+def choose_method(panel: Panel, cfg: PrepConfig) -> str:
+    """``auto`` -> cs_rank when the median date has at least cs_rank_min_tickers tickers, else ecdf."""
+    if cfg.target != "auto":
+        return cfg.target
+    d = panel.date.astype("datetime64[D]").astype(np.int64)
+    counts = np.bincount(d - d.min()) if d.size else np.zeros(0, np.int64)
+    counts = counts[counts > 0]
+    return "cs_rank" if counts.size and np.median(counts) >= cfg.cs_rank_min_tickers else "ecdf"
+
+
+def _cs_rank(date: np.ndarray, ret: np.ndarray, ticker: np.ndarray | None = None) -> np.ndarray:
+    """(rank - 0.5) / n of each finite return among the finite returns of its date.
+
+    With ticker codes (unique (ticker, date) pairs) the returns go into a [date, ticker] grid and
+    one argsort per date row ranks them: much faster than a 10M-element lexsort.
+    """
+    out = np.full(ret.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(ret))
+    if ok.size == 0:
+        return out
+    d = date[ok].astype("datetime64[D]").astype(np.int64)
+    lo = int(d.min())
+    present = np.bincount(d - lo) > 0
+    day = (np.cumsum(present) - 1)[d - lo]
+    if ticker is not None:
+        t = np.asarray(ticker)[ok].astype(np.int64)
+        grid = np.full((int(day.max()) + 1, int(t.max()) + 1), np.inf)  # missing sorts last
+        grid[day, t] = ret[ok]
+        order = np.argsort(grid, axis=1)
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(grid.shape[1])[None, :], axis=1)
+        n = np.bincount(day)
+        out[ok] = (rank[day, t] + 0.5) / n[day]
+        return out
+    order = np.lexsort((ret[ok], day))  # by date, then return
+    ds = day[order]
+    new = np.concatenate([[True], ds[1:] != ds[:-1]])
+    group_start = np.maximum.accumulate(np.where(new, np.arange(ds.size), 0))
+    n = np.bincount(ds)
+    out[ok[order]] = (np.arange(ds.size) - group_start + 0.5) / n[ds]
+    return out
+
+
+def fit_target(method: str, ret: np.ndarray, sigma: np.ndarray, train_rows: np.ndarray, cfg: PrepConfig) -> dict[str, Any]:
+    """Fit the transform on the TRAINING windows' rows only; returns JSON-able parameters."""
+    params: dict[str, Any] = {"method": method}
+    if method == "cs_rank":
+        return params
+    if method == "ecdf":
+        z = ret[train_rows] / np.maximum(sigma[train_rows], 1e-8)
+        z = z[np.isfinite(z)]
+        levels = np.linspace(0.0, 1.0, _ECDF_KNOTS)
+        knots = np.quantile(z, levels) if z.size else np.zeros_like(levels)
+        params.update(knots=knots.tolist(), levels=levels.tolist(), normalize="sigma20")
+        return params
+    if method == "resample":
+        r = ret[train_rows]
+        r = r[np.isfinite(r)]
+        lo, hi = (np.quantile(r, [0.001, 0.999]) if r.size else (0.0, 0.0))
+        if hi <= lo:
+            hi = lo + 1e-6
+        edges = np.linspace(lo, hi, cfg.resample_bins + 1)
+        counts, _ = np.histogram(np.clip(r, lo, hi), bins=edges)
+        # the cumulative histogram is the monotone map that flattens the training histogram
+        cdf = np.concatenate([[0.0], np.cumsum(counts)]) / max(counts.sum(), 1)
+        params.update(edges=edges.tolist(), cdf=cdf.tolist(), lower=cfg.resample_lower, upper=cfg.resample_upper)
+        return params
+    raise ValueError(f"unknown target method {method!r}")
+
+
+def apply_target(params: dict[str, Any], ret: np.ndarray, sigma: np.ndarray, date: np.ndarray,
+                 ticker: np.ndarray | None = None) -> np.ndarray:
+    """Rise probability in [0, 1] (NaN where the return is undefined) for every row, float64 [n].
+
+    ``ticker`` (optional, for cs_rank) must make (ticker, date) unique; it speeds the ranking up.
+    """
+    method = params["method"]
+    if method == "cs_rank":
+        return _cs_rank(date, ret, ticker)
+    if method == "ecdf":
+        z = ret / np.maximum(sigma, 1e-8)
+        out = np.interp(z, np.asarray(params["knots"]), np.asarray(params["levels"]))
+        out[~np.isfinite(z)] = np.nan
+        return out
+    if method == "resample":
+        out = np.interp(ret, np.asarray(params["edges"]), np.asarray(params["cdf"]))
+        out = np.clip(out, params["lower"], params["upper"])  # clipped, never dropped
+        out[~np.isfinite(ret)] = np.nan
+        return out
+    raise ValueError(f"unknown target method {method!r}")

@@ -1,0 +1,258 @@
+"""Score a trained model on the held-out TEST period, next to a shuffled-label control.
+
+Tuning picks hyperparameters on the validation period, so validation metrics of the best trial are
+optimistic. The test period (after val + purge gap) is never read by tuning; scoring it once,
+at the end, is the honest estimate. Two things make that estimate trustworthy:
+
+- the baselines and the per-date rank IC with a standard error that accounts for the overlap of
+  forward returns (consecutive dates share ``look_ahead - 1`` days of return, so the naive standard
+  error is too small);
+- CONTROL models trained with the same config on SHUFFLED training labels, each with its own seed.
+  They cannot have learned anything real, so their test IC must be ~0; controls that agree on a
+  clearly non-zero IC mean information reaches the model some other way than through the labels.
+
+The metric functions themselves come from ``model.metrics`` (shared with the validation loop);
+this module only adds what an evaluation needs on top: standard errors, the calibration table,
+the control and the leak flag.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from data_prep.dataset import PreparedDataset, SplitArrays
+from data_prep.errors import InputError
+
+from .calibration import calibration_table
+from .config import TrainConfig
+from .metrics import MIN_IC_GROUP, regression_metrics
+
+__all__ = ["LEAK_Z", "Score", "Evaluation", "score_predictions", "per_date_ic", "ic_standard_error", "shuffle_training_labels",
+           "train_control", "evaluate_split", "leak_check"]
+
+LEAK_Z = 3.0  # the control is flagged when |IC| exceeds this many standard errors
+
+
+@dataclass(frozen=True)
+class Score:
+    """One set of predictions scored: the JSON-able metrics and the arrays behind the plots
+    (``pred``, ``target`` per window; ``ic_dates``, ``ic`` per date)."""
+
+    result: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A split scored for the model (and the controls): ``result`` is evaluation.json's core,
+    ``series`` maps "model"/"control" to their ``Score.arrays``."""
+
+    result: dict[str, Any]
+    series: dict[str, dict[str, np.ndarray]]
+
+
+def per_date_ic(pred: np.ndarray, target: np.ndarray, dates: np.ndarray,
+                min_group: int = MIN_IC_GROUP) -> tuple[np.ndarray, np.ndarray]:
+    """(dates, Spearman IC of each date), sorted by date, with ``model.metrics.rank_ic``'s rules.
+
+    ``rank_ic`` returns only the mean and ICIR; the standard error and the IC-over-time plot need
+    the series itself. Same rules: dates with fewer than ``min_group`` windows or a constant target
+    are left out, a constant prediction counts as 0 (a test checks the mean equals ``rank_ic``).
+    """
+    import pandas as pd
+
+    df = pd.DataFrame({"d": np.asarray(dates, "datetime64[D]"), "p": np.asarray(pred, np.float64),
+                       "t": np.asarray(target, np.float64)})
+    df = df[df.groupby("d")["p"].transform("size") >= min_group]
+    if df.empty:
+        return np.array([], "datetime64[D]"), np.array([], np.float64)
+    g = df.groupby("d")
+    df = df.assign(rp=g["p"].rank(method="average"), rt=g["t"].rank(method="average"))
+    df = df.assign(rp=df["rp"] - df.groupby("d")["rp"].transform("mean"),
+                   rt=df["rt"] - df.groupby("d")["rt"].transform("mean"))
+    s = df.assign(pt=df["rp"] * df["rt"], pp=df["rp"] ** 2, tt=df["rt"] ** 2).groupby("d")[["pt", "pp", "tt"]].sum()
+    vp, vt = s["pp"].to_numpy(), s["tt"].to_numpy()
+    keep = vt > 1e-12
+    ic = np.where(vp > 1e-12, s["pt"].to_numpy() / np.sqrt(np.maximum(vp * vt, 1e-300)), 0.0)
+    return np.asarray(s.index.to_numpy()[keep], "datetime64[D]"), ic[keep]
+
+
+def ic_standard_error(ic: np.ndarray, lag: int = 0) -> float:
+    """Standard error of the mean per-date IC, counting ``lag`` lags of autocorrelation.
+
+    Forward returns over ``look_ahead`` days overlap for consecutive dates, so per-date ICs form
+    (at least) an MA(look_ahead - 1) process; the naive std/sqrt(n) would make a random model look
+    significant about sqrt(look_ahead) times too often. The truncated uniform kernel
+    (Hansen-Hodrick) is exact for that process, where a Bartlett (Newey-West) kernel with the same
+    lag is ~20% too small; the variance is floored at gamma0 / (lag + 1) so it stays positive.
+    """
+    ic = np.asarray(ic, np.float64)
+    ic = ic[np.isfinite(ic)]
+    n = ic.size
+    if n < 2:
+        return float("nan")
+    x = ic - ic.mean()
+    gamma0 = float(x @ x) / n
+    var = gamma0
+    for k in range(1, min(int(lag), n - 1) + 1):
+        var += 2.0 * float(x[k:] @ x[:-k]) / n
+    return math.sqrt(max(var, gamma0 / (int(lag) + 1)) / n)
+
+
+def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dates: np.ndarray,
+                      train_mean: float, look_ahead: int = 1, n_bins: int = 10) -> Score:
+    """All test metrics for one set of predictions (one entry of evaluation.json, plus plot series).
+
+    ``train_mean`` is the mean target of the splits the model was trained on: the "always the
+    train mean" baseline must not peek at the test targets.
+    """
+    pred = np.asarray(pred, np.float64)
+    target = np.asarray(target, np.float64)
+    ret = np.asarray(ret, np.float64)
+    dates = np.asarray(dates, "datetime64[D]")
+    m = regression_metrics(pred, target, dates, train_mean=train_mean, prefix="")
+    ic_dates, ic = per_date_ic(pred, target, dates)
+    ok = np.isfinite(ic)
+    ic_mean = float(m["ic"])  # == ic.mean(): the same definition as the validation metric
+    se = ic_standard_error(ic, lag=max(0, int(look_ahead) - 1))
+    finite_ret = np.isfinite(ret)
+    result = {
+        "n_windows": int(pred.size),
+        "n_dates": int(np.unique(dates).size),
+        "n_ic_dates": int(ok.sum()),
+        "mae": float(m["mae"]),
+        "rmse": float(m["rmse"]),
+        "dir_acc": float(m["dir_acc"]),
+        "baseline_mae_half": float(m["baseline_mae_half"]),
+        "baseline_mae_mean": float(m["baseline_mae_mean"]),
+        "skill_half": float(m["skill_half"]),
+        "skill_mean": float(m["skill_mean"]),
+        "ic": ic_mean,
+        "ic_se": se,
+        "ic_t": ic_mean / se if se and np.isfinite(se) and se > 0 else float("nan"),
+        "icir": float(m["icir"]),
+        "ic_positive_frac": float((ic[ok] > 0).mean()) if ok.any() else float("nan"),
+        "pred_mean": float(pred.mean()) if pred.size else float("nan"),
+        "pred_std": float(pred.std()) if pred.size else float("nan"),
+        "rise_rate": float((ret[finite_ret] > 0).mean()) if finite_ret.any() else float("nan"),
+        # directional accuracy against the realized sign of the return, not the target's side of 0.5
+        "dir_acc_ret": float(((pred[finite_ret] > 0.5) == (ret[finite_ret] > 0)).mean()) if finite_ret.any()
+        else float("nan"),
+        "train_mean": float(train_mean),
+        "calibration": calibration_table(pred, target, ret, n_bins),
+    }
+    arrays = {"pred": pred.astype(np.float32), "target": target.astype(np.float32),
+              "ic_dates": ic_dates, "ic": ic}
+    return Score(result, arrays)
+
+
+def _train_mean(dataset: PreparedDataset, splits: tuple[str, ...]) -> float:
+    parts = [np.asarray(dataset.split(s).target, np.float64) for s in splits if s in dataset.splits]
+    parts = [p for p in parts if p.size]
+    if not parts:
+        raise InputError(f"the dataset at {dataset.path} has no training windows in splits {list(splits)}.")
+    return float(np.concatenate(parts).mean())
+
+
+def shuffle_training_labels(dataset: PreparedDataset, splits: tuple[str, ...], seed: int = 0) -> PreparedDataset:
+    """A copy of ``dataset`` whose ``splits`` targets (and returns, alike) are randomly permuted.
+
+    Features, window positions and the other splits are untouched (shared, still memory-mapped),
+    so a model trained on it sees exactly the same inputs as the real one but labels that carry
+    no information about them.
+    """
+    rng = np.random.default_rng(seed)
+    new = dict(dataset.splits)
+    for s in splits:
+        sa = dataset.split(s)
+        perm = rng.permutation(len(sa))
+        new[s] = SplitArrays(np.asarray(sa.end_idx), np.asarray(sa.target)[perm], np.asarray(sa.ret)[perm])
+    return dataclasses.replace(dataset, splits=new)
+
+
+def train_control(dataset: PreparedDataset, cfg: TrainConfig, seed: int = 12345,
+                  on_epoch: Callable[[int, dict], bool] | None = None):
+    """Train the same architecture and budget on shuffled training labels; return the network.
+
+    ``seed`` drives both the shuffle and the initialization: the control must not share the real
+    model's initial weights, or every control would inherit the same random-function exposure to
+    the market's real signal. No evaluation split is used (like a final refit), so the budget is
+    exactly ``cfg.epochs`` and the test period stays unread until scoring.
+    """
+    from . import fit  # the package export (lazy): keeps this module cheap to import
+
+    shuffled = shuffle_training_labels(dataset, tuple(cfg.train_splits), seed=seed)
+    ccfg = dataclasses.replace(cfg, eval_split=None, seed=int(seed))
+    return fit(shuffled, ccfg, on_epoch=on_epoch).model
+
+
+def evaluate_split(net, dataset: PreparedDataset, cfg: TrainConfig, split: str = "test",
+                   control_nets: list | tuple = (), control_seeds: list | tuple = (),
+                   device: str | None = None, n_bins: int = 10) -> Evaluation:
+    """Score ``net`` and the shuffled-label controls on ``split``.
+
+    ``result["control"]`` scores the controls' mean prediction (an ensemble: averaging
+    independently initialized controls shrinks the random-function part of their IC) and carries
+    each control's IC in ``runs`` plus the leak test (``leak_check``).
+    """
+    from .inference import predict  # lazy, see train_control
+
+    sa = dataset.split(split)
+    if len(sa) == 0:
+        raise InputError(f"the {split} split of the dataset at {dataset.path} has no windows; "
+                         "prepare the data with a longer history or smaller train_frac/val_frac.")
+    end_idx = np.asarray(sa.end_idx)
+    dates = dataset.date[end_idx]
+    train_mean = _train_mean(dataset, tuple(cfg.train_splits))
+    look_ahead = dataset.look_ahead
+
+    def score(pred: np.ndarray) -> Score:
+        return score_predictions(pred, sa.target, sa.ret, dates, train_mean, look_ahead, n_bins)
+
+    def run(n) -> np.ndarray:
+        return predict(n, dataset, end_idx, batch_size=cfg.eval_batch_size, device=device)
+
+    result: dict[str, Any] = {"split": split, "train_splits": list(cfg.train_splits)}
+    sc = score(run(net))
+    result["model"], series = sc.result, {"model": sc.arrays}
+    if control_nets:
+        preds = [run(n) for n in control_nets]
+        seeds = list(control_seeds) or list(range(len(preds)))
+        runs = []
+        for s, p in zip(seeds, preds):
+            r = score(p).result
+            runs.append({"seed": int(s), **{k: r[k] for k in ("ic", "ic_se", "icir", "skill_half", "skill_mean",
+                                                              "mae", "pred_std")}})
+        sc = score(np.mean(preds, axis=0))
+        result["control"] = {**sc.result, "n_controls": len(preds), "runs": runs}
+        result["control"].update(leak_check(result["control"]))
+        series["control"] = sc.arrays
+    return Evaluation(result, series)
+
+
+def leak_check(control: dict[str, Any], z: float = LEAK_Z) -> dict[str, Any]:
+    """Is the controls' IC too large to be chance? ``leak_flag`` when |IC| > z x ``leak_se``.
+
+    A control trained on shuffled labels can still rank the test windows by accident: its output
+    is some function of the features, and in a market with real signal a random function of the
+    features carries a random-sign share of it. With several independently initialized controls
+    that share averages out and its size is measured by their spread, so
+    ``leak_se = sqrt(ic_se^2 + spread^2 / n)``; a consistent IC across controls (the same sign,
+    beyond that) means the labels reach the model by a path the shuffle does not cut.
+    """
+    ic, se = float(control["ic"]), float(control["ic_se"])
+    runs = [float(r["ic"]) for r in control.get("runs", [])]
+    spread = float(np.std(runs, ddof=1)) if len(runs) >= 2 else 0.0
+    leak_se = math.sqrt(se * se + spread * spread / len(runs)) if len(runs) >= 2 else se
+    ok = np.isfinite(ic) and np.isfinite(leak_se) and leak_se > 0
+    t = ic / leak_se if ok else float("nan")
+    flagged = bool(ok and abs(t) > z)
+    note = (f"control IC={ic:+.4f} is {abs(t):.1f} standard errors from 0 (> {z:g}): information reaches the model "
+            "without the labels; check the features, the split and the training data path for a leak" if flagged
+            else f"control IC={ic:+.4f} is within {z:g} standard errors of 0 (t={t:+.2f}): no sign of a leak")
+    return {"leak_z": z, "leak_se": leak_se, "leak_t": t, "ic_runs_std": spread, "leak_flag": flagged,
+            "leak_note": note}

@@ -1,0 +1,18 @@
+"""Fixtures for model tests; the dataset and config builders live in _harness.py."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import make_dataset  # noqa: E402
+
+from data_prep.dataset import PreparedDataset  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dataset() -> PreparedDataset:
+    """The shared learnable dataset (4 tickers x 300 days, 4 features, look_back 10)."""
+    return make_dataset()

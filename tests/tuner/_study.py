@@ -1,0 +1,81 @@
+"""Helpers shared by the tuner tests: tiny study files and worker subprocesses that are always reaped."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+REPO = Path(__file__).resolve().parents[2]
+
+# a trial of a few seconds on 2 contended cores: tiny network, few samples, few epochs
+TINY_TRAIN = {"epochs": 3, "samples_per_epoch": 512, "val_samples": 256, "eval_batch_size": 1024,
+              "batch_size": 128, "hidden_dim": 8, "num_layers": 1, "seed": 0, "threads": 1}
+TINY_SEARCH = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
+               "cell": {"choices": ["gru", "lstm"]}, "dropout": {"low": 0.0, "high": 0.2},
+               "warmup_ratio": {"low": 0.0, "high": 0.1}, "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True}}
+
+
+def write_study(tmp: Path, name: str = "t", n_trials: int = 4, storage: str | None = None,
+                train: dict[str, Any] | None = None, search: dict[str, Any] | None = None,
+                extra: dict[str, Any] | None = None, **tables: Any) -> Path:
+    doc: dict[str, Any] = {"name": name, "storage": storage or f"sqlite:///{tmp}/study.db",
+                           "artifacts": str(tmp / "artifacts"), "n_trials": n_trials,
+                           "data": {"source": "sample", "look_back": 20, "look_ahead": 5},
+                           "train": {**TINY_TRAIN, **(train or {})},
+                           "search": TINY_SEARCH if search is None else search,
+                           "sampler": {"name": "tpe", "seed": 1, "n_startup_trials": 2},
+                           "pruner": {"name": "none"},
+                           "heartbeat": {"interval": 1, "grace_period": 4},
+                           **tables, **(extra or {})}
+    path = tmp / f"{name}.toml"
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def env(cache: Path) -> dict[str, str]:
+    """The environment for a worker subprocess: one shared dataset cache, one thread each."""
+    return dict(os.environ, STOCKTUNE_CACHE=str(cache), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+
+
+def stocktune(*args: str, cwd: Path, env_: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=cwd, env=env_, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start(*args: str, cwd: Path, env_: dict[str, str], log: Path) -> subprocess.Popen:
+    fh = open(log, "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "tuner.cli", "-v", *args], cwd=cwd, env=env_, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        fh.close()
+
+
+def reap(*procs: subprocess.Popen) -> None:
+    """Kill (by pid) whatever is still running; used in `finally` by every test that starts workers."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def wait_for(cond, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

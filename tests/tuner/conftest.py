@@ -1,0 +1,14 @@
+"""Fixtures for the tuner tests: one dataset cache per session (the sample data is prepared once)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="session")
+def tuner_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tuner-cache")

@@ -1,0 +1,88 @@
+"""export and status on a study built by hand: the run file, top-k, masking, clear errors."""
+from __future__ import annotations
+
+import json
+import tomllib
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from data_prep.errors import InputError
+from tuner.export import export_best
+from tuner.runconfig import load_run_config
+from tuner.study_config import load_study_config
+from tuner.status import study_status
+
+from _study import stocktune, write_study
+
+DIST = {"learning_rate": FloatDistribution(1e-3, 1e-2, log=True), "cell": CategoricalDistribution(["gru", "lstm"])}
+
+
+def make_study(cfg, values):
+    study = optuna.create_study(study_name=cfg.name, storage=cfg.storage, direction=cfg.direction)
+    for i, v in enumerate(values):
+        study.add_trial(optuna.create_trial(
+            params={"learning_rate": 1e-3 * (i + 1), "cell": "gru" if i % 2 else "lstm"}, distributions=DIST,
+            value=v, user_attrs={"best_epoch": 2, "epochs_run": 3, "val_mae": v, "val_ic": 0.02,
+                                 "dataset_cache_key": "abc"}))
+    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.FAIL, params={}, distributions={},
+                                        user_attrs={"fail_reason": "NonFiniteLoss: boom"}))
+    return study
+
+
+def test_export_writes_a_run_file_fit_accepts(tmp_path):
+    cfg = load_study_config(write_study(tmp_path, train={"epochs": 4}, search={"conv_channels": 0,
+                                                                             "learning_rate": {"low": 1e-3, "high": 1e-2}}))
+    make_study(cfg, [0.30, 0.25, 0.27])
+    [path] = export_best(cfg, tmp_path / "best.toml")
+    run = load_run_config(path)  # the same loader `stocktune fit --config` uses
+    assert run.train.learning_rate == pytest.approx(2e-3) and run.train.cell == "gru"
+    assert run.train.epochs == 4 and run.train.conv_channels == 0 and run.train.device == "auto"
+    assert run.data.source == "sample" and run.data.prep.look_back == 20
+    assert run.result["trial"] == 1 and run.result["value"] == pytest.approx(0.25)
+    assert run.result["best_epoch"] == 2 and run.result["metrics"]["val_ic"] == pytest.approx(0.02)
+    assert run.result["dataset_cache_key"] == "abc" and "exported_at" in run.result
+
+
+def test_export_top_k_writes_one_file_per_rank(tmp_path):
+    cfg = load_study_config(write_study(tmp_path))
+    make_study(cfg, [0.30, 0.25, 0.27])
+    paths = export_best(cfg, tmp_path / "best.toml", top_k=2)
+    assert [p.name for p in paths] == ["best_1.toml", "best_2.toml"]
+    values = [tomllib.loads(p.read_text())["result"]["value"] for p in paths]
+    assert values == pytest.approx([0.25, 0.27])
+
+
+def test_export_without_a_complete_trial_is_an_input_error(tmp_path):
+    cfg = load_study_config(write_study(tmp_path))
+    with pytest.raises(InputError, match="does not exist"):
+        export_best(cfg, tmp_path / "best.toml")
+    make_study(cfg, [])
+    with pytest.raises(InputError, match="no COMPLETE trial"):
+        export_best(cfg, tmp_path / "best.toml")
+    assert not (tmp_path / "best.toml").exists()
+
+
+def test_status_counts_and_best(tmp_path):
+    cfg = load_study_config(write_study(tmp_path))
+    make_study(cfg, [0.30, 0.25, 0.27])
+    s = study_status(cfg)
+    assert s["counts"]["COMPLETE"] == 3 and s["counts"]["FAIL"] == 1
+    assert s["best"]["number"] == 1 and s["best"]["params"]["cell"] == "gru"
+    assert s["failed"][0]["fail_reason"] == "NonFiniteLoss: boom"
+    json.dumps(s, default=str)
+
+
+def test_status_and_export_cli(tmp_path):
+    path = write_study(tmp_path)
+    cfg = load_study_config(path)
+    r = stocktune("status", str(path), cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    make_study(cfg, [0.30, 0.25])
+    r = stocktune("status", str(path), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and "best: trial 1" in r.stdout and "COMPLETE=2" in r.stdout, r.stdout + r.stderr
+    r = stocktune("export", str(path), "--out", str(tmp_path / "b.toml"), "--top-k", "0", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "--top-k" in r.stderr
+    r = stocktune("export", str(path), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "runs/t/best.toml").is_file(), r.stderr

@@ -1,0 +1,202 @@
+"""The study's story (tuner/story.py): notes and artifacts, idempotent across racing workers.
+
+Fast tests on a SQLite study with a fake prepared dataset and fake fit results; the end-to-end view
+in the browser is tests/tuner/test_dashboard_browser.py.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
+from optuna_dashboard import get_note
+
+from tuner import story
+from tuner.storage import open_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+@dataclass
+class FakePrep:
+    path: Path
+    report: dict[str, Any]
+    cached: bool = True
+
+
+@dataclass
+class FakeFit:
+    best_epoch: int
+    best_metrics: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    device: str = "cpu"
+
+
+def _prep(tmp_path: Path) -> FakePrep:
+    d = tmp_path / "dataset"
+    d.mkdir()
+    splits = {
+        "train": {"start": "2001-01-02", "end": "2009-06-30", "n_windows": 9000, "n_tickers": 5,
+                  "target_ks_stat": 0.0123, "target_ks_p": 0.41},
+        "val": {"start": "2009-07-14", "end": "2011-08-01", "n_windows": 2000, "n_tickers": 5,
+                "target_ks_stat": 0.0456, "target_ks_p": 0.002},
+        "test": {"start": "2011-08-15", "end": "2013-12-31", "n_windows": 2100, "n_tickers": 5,
+                 "target_ks_stat": 0.0789, "target_ks_p": 1e-5},
+    }
+    report = {"source": "sample", "cache_key": "abc123", "target_method": "ecdf", "purge_gap_days": 7,
+              "splits": splits}
+    meta = {"source": "sample", "cache_key": "abc123", "tickers": ["AAPL", "GOOG", "IBM", "MSFT", "FB"],
+            "look_back": 20, "look_ahead": 5, "target_method": "ecdf", "purge_gap_days": 7,
+            "prep": {"look_back": 20, "look_ahead": 5, "embargo": 2}, "splits": splits}
+    (d / "meta.json").write_text(json.dumps(meta))
+    (d / "report.json").write_text(json.dumps(report))
+    for name in ("target_hist.png", "target_qq.png", "volatility_hist.png"):
+        (d / name).write_bytes(PNG + name.encode())
+    return FakePrep(d, report)
+
+
+CFG = {
+    "name": "storytest",
+    "n_trials": 7,
+    "data": {"source": "sample", "prep": {"look_back": 20, "look_ahead": 5, "embargo": 2}},
+    "search": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+               "cell": {"choices": ["gru", "lstm"]}},
+    "sampler": {"name": "tpe", "seed": 1},
+    "pruner": {"name": "median", "n_warmup_steps": 2},
+    "train": {"epochs": 3},
+}
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=open_storage(url, None), study_name="storytest")
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    return study, FileSystemArtifactStore(str(store_dir)), _prep(tmp_path), url
+
+
+def test_study_note_tells_data_splits_target_and_search(setup):
+    study, store, prep, _ = setup
+    story.on_study_ready(study, CFG, prep, store)
+    note = get_note(study)
+    for text in ("`sample`", "`AAPL`", "`FB`", "2009-07-14", "2011-08-01", "purge gap**: 7",
+                 "`ecdf`", "0.0456", "`learning_rate`", "log scale", "`gru`", "`tpe`", "`median`",
+                 "n_warmup_steps=2", "7 trials"):
+        assert text in note, f"{text!r} missing from the study note:\n{note}"
+    names = sorted(a.filename for a in get_all_artifact_meta(study))
+    assert names == ["target_hist.png", "target_qq.png", "volatility_hist.png"]
+
+
+def test_artifacts_download_byte_for_byte(setup, tmp_path):
+    study, store, prep, _ = setup
+    story.on_study_ready(study, CFG, prep, store)
+    meta = next(a for a in get_all_artifact_meta(study) if a.filename == "target_qq.png")
+    assert meta.mimetype == "image/png"
+    out = tmp_path / "qq.png"
+    download_artifact(artifact_store=store, file_path=str(out), artifact_id=meta.artifact_id)
+    assert out.read_bytes() == (prep.path / "target_qq.png").read_bytes()
+
+
+def test_study_ready_is_idempotent_and_race_safe(setup):
+    """Eight workers starting at once, each with its own storage connection, leave one set of
+    artifacts and one note version."""
+    study, store, prep, url = setup
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            s = optuna.load_study(storage=open_storage(url, None), study_name="storytest")
+            story.on_study_ready(s, CFG, prep, store)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    story.on_study_ready(study, CFG, prep, store)  # and once more, later
+    assert not errors
+    assert len(get_all_artifact_meta(study)) == 3
+    assert len(list(Path(store._base_path).iterdir())) == 3
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert attrs[story.STORY_ATTR] == "abc123"
+    assert "`ecdf`" in get_note(study)
+
+
+def _run_trial(study, value: float) -> optuna.trial.FrozenTrial:
+    trial = study.ask()
+    trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    study.tell(trial, value)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def _fit(mae: float) -> FakeFit:
+    m = {"val_mae": mae, "val_ic": 0.031, "val_dir_acc": 0.532, "val_skill_half": 0.012,
+         "val_skill_mean": 0.004, "samples_per_s": 12345.0, "rss_mb": 812.0}
+    return FakeFit(best_epoch=2, best_metrics=m,
+                   history=[{"epoch": 1, "rss_mb": 700.0}, {"epoch": 2, "rss_mb": 900.0}, {"epoch": 3, "rss_mb": 850.0}])
+
+
+def test_trial_note_and_best_checkpoint(setup, tmp_path):
+    study, store, prep, _ = setup
+    ckpt = tmp_path / "ckpt.pt"
+    ckpt.write_bytes(b"weights-v1")
+
+    t0 = _run_trial(study, 0.25)
+    story.on_trial_complete(study, t0, _fit(0.25), store, ckpt)
+    note = story.get_note_from_system_attrs(study._storage.get_study_system_attrs(study._study_id), t0._trial_id)["body"]
+    for text in ("best epoch 2 of 3", "validation MAE | 0.25000", "+0.0310", "53.20%", "+1.20%",
+                 "12,345", "peak RSS, all epochs (MB) | 900", "trial0_best.pt"):
+        assert text in note, f"{text!r} missing from the trial note:\n{note}"
+    assert [a.filename for a in get_all_artifact_meta(study)] == ["trial0_best.pt"]
+
+    ckpt.write_bytes(b"weights-v2")
+    t1 = _run_trial(study, 0.30)  # worse: no upload
+    story.on_trial_complete(study, t1, _fit(0.30), store, ckpt)
+    assert [a.filename for a in get_all_artifact_meta(study)] == ["trial0_best.pt"]
+
+    ckpt.write_bytes(b"weights-v3")
+    t2 = _run_trial(study, 0.20)  # new best: uploaded, recorded
+    story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)
+    story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)  # repeated: no second copy
+    assert sorted(a.filename for a in get_all_artifact_meta(study)) == ["trial0_best.pt", "trial2_best.pt"]
+    best = study._storage.get_study_system_attrs(study._study_id)[story.BEST_CHECKPOINT_ATTR]
+    assert best["trial"] == 2 and best["value"] == pytest.approx(0.20)
+    out = tmp_path / "best.pt"
+    download_artifact(artifact_store=store, file_path=str(out), artifact_id=best["artifact_id"])
+    assert out.read_bytes() == b"weights-v3"
+
+
+def test_hook_failure_never_raises(setup, caplog):
+    """A broken artifact store (full disk, unmounted share) costs the story, not the trial."""
+    study, _, prep, _ = setup
+
+    class Broken:
+        def write(self, *_a: Any) -> None:
+            raise PermissionError("read-only share")
+
+    story.on_study_ready(study, CFG, prep, Broken())
+    assert "failed; the study goes on" in caplog.text
+
+
+def test_search_space_from_the_study_config_objects(setup):
+    """The real StudyConfig (dataclasses, Dimension objects) renders, not only plain mappings."""
+    from tuner.study_config import load_study_config
+
+    study, store, prep, _ = setup
+    path = prep.path.parent / "s.toml"
+    path.write_text('name = "storytest"\nstorage = "sqlite:///x.db"\nn_trials = 3\n[data]\nsource = "sample"\n'
+                    '[search]\nlearning_rate = {low = 0.0001, high = 0.01, log = true}\n'
+                    'num_layers = {low = 1, high = 3}\n')
+    cfg = load_study_config(path)
+    note = story.study_note(cfg, prep, study_name="storytest")
+    assert "`learning_rate`" in note and "`num_layers`" in note and "`tpe`" in note, note

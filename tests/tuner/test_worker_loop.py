@@ -1,0 +1,154 @@
+"""The worker loop in-process, with a scripted `model.fit` so each behaviour is exact and fast:
+failures are recorded and skipped, pruning stops a trial, a stop request re-queues the trial and
+the retry resumes from its checkpoint, user attrs are JSON and prove the test period is unused."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+import model
+import tuner.story
+from tuner.signals import StopFlag
+from tuner.study_config import load_study_config
+from tuner.worker import run_worker
+
+from _study import write_study
+
+
+class ScriptedFit:
+    """Stands in for model.fit: val_mae falls per epoch, depends on learning_rate; writes real checkpoints."""
+
+    def __init__(self, fail_if=None, stop_at=None, stop_flag=None):
+        self.calls = []
+        self.fail_if, self.stop_at, self.stop_flag = fail_if, stop_at, stop_flag
+
+    def __call__(self, dataset, cfg, on_epoch=None, checkpoint_path=None, resume_from=None):
+        start = 1
+        if resume_from is not None:
+            start = int(torch.load(resume_from, weights_only=True)["epoch"]) + 1
+        self.calls.append({"cfg": cfg, "resume_from": resume_from, "start": start, "epochs": []})
+        if self.fail_if and self.fail_if(cfg):
+            raise model.NonFiniteLoss(1, 3, float("nan"))
+        history = []
+        for epoch in range(start, cfg.epochs + 1):
+            mae = 0.2 + abs(cfg.learning_rate - 0.003) * 10 + 0.05 / epoch
+            m = {"epoch": epoch, "val_mae": mae, "val_ic": 0.01, "val_icir": 0.1, "val_dir_acc": 0.51,
+                 "val_skill_half": 0.01, "val_skill_mean": 0.0, "val_rmse": mae * 1.2, "samples_per_s": 1000.0,
+                 "rss_mb": 300.0 + epoch}
+            history.append(m)
+            self.calls[-1]["epochs"].append(epoch)
+            torch.save({"epoch": epoch}, checkpoint_path)
+            if self.stop_at is not None and epoch == self.stop_at:
+                self.stop_flag.set("worker stopped by SIGTERM")
+                self.stop_at = None
+            if on_epoch(epoch, dict(m)) is False:
+                break
+        best = min(history, key=lambda h: h["val_mae"])
+        return SimpleNamespace(history=history, best_epoch=best["epoch"], best_metrics=best, model=None,
+                               device="cpu")
+
+
+@pytest.fixture()
+def study_file(tmp_path, tuner_cache, monkeypatch):
+    monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def trials(cfg):
+    return optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()
+
+
+def test_failing_trials_are_recorded_and_the_worker_goes_on(study_file, monkeypatch):
+    fake = ScriptedFit(fail_if=lambda c: c.cell == "lstm")
+    monkeypatch.setattr(model, "fit", fake)
+    cfg = load_study_config(write_study(study_file, n_trials=4, search={
+        "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "cell": {"choices": ["gru", "lstm"]}},
+        sampler={"name": "random", "seed": 0}))
+    s = run_worker(cfg, stop=StopFlag(), worker_index=0)
+    ts = trials(cfg)
+    assert s.complete == 4 and not s.gave_up
+    failed = [t for t in ts if t.state == TrialState.FAIL]
+    assert failed and all(t.params["cell"] == "lstm" for t in failed)
+    assert all("NonFiniteLoss" in t.user_attrs["fail_reason"] for t in failed)
+    assert sum(t.state == TrialState.COMPLETE for t in ts) == 4
+
+
+def test_a_worker_gives_up_when_every_trial_fails(study_file, monkeypatch):
+    monkeypatch.setattr(model, "fit", ScriptedFit(fail_if=lambda c: True))
+    cfg = load_study_config(write_study(study_file, n_trials=3, worker={"max_failures_in_a_row": 3}))
+    s = run_worker(cfg, stop=StopFlag(), worker_index=0)
+    assert s.gave_up and s.failed == 3
+    assert [t.state for t in trials(cfg)] == [TrialState.FAIL] * 3
+
+
+def test_pruning_stops_bad_trials_early(study_file, monkeypatch):
+    fake = ScriptedFit()
+    monkeypatch.setattr(model, "fit", fake)
+    cfg = load_study_config(write_study(
+        study_file, n_trials=10, train={"epochs": 6},
+        search={"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}},
+        pruner={"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+        sampler={"name": "random", "seed": 3}))
+    run_worker(cfg, stop=StopFlag(), worker_index=0)
+    ts = trials(cfg)
+    pruned = [t for t in ts if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in ts]
+    assert all(t.user_attrs["epochs_run"] < 6 for t in pruned)
+    assert all(max(t.intermediate_values) == t.user_attrs["epochs_run"] for t in pruned)
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ts) == 10
+
+
+def test_stop_requeues_the_trial_and_the_retry_resumes_from_its_checkpoint(study_file, monkeypatch):
+    stop = StopFlag()
+    fake = ScriptedFit(stop_at=2, stop_flag=stop)
+    monkeypatch.setattr(model, "fit", fake)
+    cfg = load_study_config(write_study(study_file, n_trials=2, train={"epochs": 4}))
+    s = run_worker(cfg, stop=stop, worker_index=0)
+    assert s.interrupted
+    ts = trials(cfg)
+    assert [t.state for t in ts] == [TrialState.FAIL, TrialState.WAITING]  # nothing left RUNNING
+    assert "SIGTERM" in ts[0].user_attrs["fail_reason"]
+    assert ts[1].system_attrs["failed_trial"] == 0 and ts[1].params == ts[0].params
+
+    s = run_worker(cfg, stop=StopFlag(), worker_index=0)  # the next worker picks the retry up first
+    ts = trials(cfg)
+    retry = ts[1]
+    assert retry.state == TrialState.COMPLETE
+    assert fake.calls[1]["resume_from"] == cfg.checkpoint_dir / "0.pt"
+    assert retry.user_attrs["resumed_from_epoch"] == 2
+    assert retry.user_attrs["first_reported_epoch"] == 3 and fake.calls[1]["epochs"] == [3, 4]
+    assert retry.user_attrs["retried_from"] == 0 and retry.user_attrs["lineage"] == 0
+    assert sorted(retry.intermediate_values) == [1, 2, 3, 4]  # inherited 1-2, reported 3-4
+    assert sum(t.state == TrialState.COMPLETE for t in ts) == 2
+
+
+def test_user_attrs_are_json_and_never_mention_the_test_period(study_file, monkeypatch):
+    monkeypatch.setattr(model, "fit", ScriptedFit())
+    seen = []
+    monkeypatch.setattr(tuner.story, "on_trial_complete", lambda *a: seen.append(a[1].number))
+    monkeypatch.setattr(tuner.story, "on_study_ready", lambda *a: 1 / 0)  # a broken hook is only a warning
+    cfg = load_study_config(write_study(study_file, n_trials=2))
+    run_worker(cfg, stop=StopFlag(), worker_index=0)
+    ts = trials(cfg)
+    assert seen == [0, 1]
+    from data_prep.pipeline import prepare
+    meta = prepare(cfg.data.source, cfg.data.prep, Path(os.environ["STOCKTUNE_CACHE"])).dataset().meta
+    test_start = meta["splits"]["test"]["start"]
+    for t in ts:
+        ua = t.user_attrs
+        json.dumps(ua)
+        for key in ("val_mae", "val_ic", "val_icir", "val_dir_acc", "val_skill_half", "val_skill_mean", "val_rmse",
+                    "best_epoch", "epochs_run", "samples_per_s", "peak_rss_mb", "device", "dataset_cache_key",
+                    "stocktune_version", "worker_host", "worker_pid"):
+            assert key in ua, key
+        assert set(ua["data_splits_used"]) == {"train", "val"}
+        assert ua["data_splits_used"]["val"][1] < test_start
+        assert ua["dataset_cache_key"] == meta["cache_key"]

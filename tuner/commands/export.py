@@ -1,0 +1,30 @@
+"""Write the best trial as a run file that `stocktune fit --config` accepts unchanged.
+
+The file has [data] (source + prep settings), [train] (the study's fixed settings merged with the
+best params, device = "auto") and [result] (trial, value, best epoch and its validation metrics,
+study, masked storage, dataset cache key, exported_at). With --top-k K, K files are written, one
+per rank: --out best.toml gives best_1.toml ... best_K.toml.
+
+example: stocktune export studies/sample.toml --out best.toml && stocktune fit --config best.toml
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
+    p.add_argument("--out", default=None, metavar="FILE", help="output run file (default: runs/<study>/best.toml)")
+    p.add_argument("--top-k", type=int, default=1, metavar="K", help="write the K best trials, one file each")
+    p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuner.export import export_best
+    from tuner.study_config import load_study_config
+
+    cfg = load_study_config(args.study, storage=args.storage)
+    out = args.out or f"runs/{cfg.name}/best.toml"
+    for path in export_best(cfg, out, top_k=args.top_k):
+        print(path)
+    return 0

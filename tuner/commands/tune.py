@@ -1,0 +1,53 @@
+"""Tune a study end to end on this machine: prepare the data, run local workers, show the best trial.
+
+Defaults to studies/sample.toml (the bundled sample stocks, SQLite storage under runs/): the whole
+search runs with no setup. Uses the study's [worker] n_workers (or --workers); the data is
+prepared once, with progress, before the workers start, so they all open the same cached dataset.
+
+example: stocktune tune            # = stocktune tune studies/sample.toml
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_STUDY = "studies/sample.toml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", metavar="STUDY.toml", nargs="?", default=DEFAULT_STUDY,
+                   help=f"the study file (default: {DEFAULT_STUDY})")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes (default: the study's [worker] n_workers)")
+    p.add_argument("--workers-per-gpu", type=int, default=None, metavar="K", help="workers sharing one GPU")
+    p.add_argument("--n-trials", type=int, default=None, metavar="N", help="override the global budget")
+    p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-worker timeout in seconds")
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="CPU threads per worker")
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_prep import prepare
+    from tuner.commands.launch import resolve, worker_args
+    from tuner.launcher import launch
+    from tuner.runconfig import default_cache_root
+    from tuner.status import format_status, study_status
+
+    cfg, n, k, threads = resolve(args)
+    t0 = time.monotonic()
+    print(f"preparing data: {cfg.data.source}", file=sys.stderr)
+    prep = prepare(cfg.data.source, cfg.data.prep, default_cache_root(), progress=True)
+    print(f"dataset {'(cached) ' if prep.cached else ''}{prep.path}", file=sys.stderr)
+    print(f"study {cfg.name}: {cfg.n_trials} trials, {n} workers, storage {cfg.storage_masked}", file=sys.stderr)
+    rc = launch(cfg, Path(args.study), n, workers_per_gpu=k, threads=threads, extra_args=worker_args(args),
+                verbose=getattr(args, "verbose", False), storage=args.storage)
+    s = study_status(cfg)
+    print(format_status(s))
+    print(f"\nwall time {time.monotonic() - t0:.0f}s")
+    if s["best"]:
+        print(f"next:\n  stocktune dashboard {args.study}          # browse trials, curves, notes"
+              f"\n  stocktune export {args.study} --out best.toml"
+              f"\n  stocktune fit --config best.toml")
+    return rc

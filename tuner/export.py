@@ -1,0 +1,68 @@
+"""The best trial(s) as self-contained run files that `stocktune fit --config` accepts unchanged.
+
+[data] is the study's data table, [train] the study's fixed [train] merged with the trial's
+params (and fixed [search] values), with device = "auto" so the file runs on whatever machine
+fits it; [result] records where the config came from and how it scored. ``top_k`` > 1 writes one
+file per rank: best.toml -> best_1.toml ... best_K.toml.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from data_prep.errors import InputError
+from model.config import TrainConfig
+
+from .objective import VALIDATION_METRICS
+from .retry import with_retries
+from .runconfig import write_toml_atomic
+from .space import Fixed
+from .status import load_existing_study
+from .study_config import StudyConfig
+
+__all__ = ["export_best", "run_document", "ranked_trials"]
+
+
+def ranked_trials(study: optuna.Study, direction: str) -> list[optuna.trial.FrozenTrial]:
+    trials = [t for t in with_retries(lambda: study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                                      "reading trials") if t.value is not None]
+    return sorted(trials, key=lambda t: t.value if direction == "minimize" else -t.value)
+
+
+def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 1) -> dict[str, Any]:
+    fixed = {k: v.value for k, v in cfg.search.items() if isinstance(v, Fixed)}
+    train = {**cfg.train, **fixed, **trial.params, "device": "auto"}
+    train = TrainConfig.from_mapping(train, f"trial {trial.number} of {cfg.name}").to_mapping()
+    train = {k: (list(v) if isinstance(v, tuple) else v) for k, v in train.items()}
+    ua = trial.user_attrs
+    result = {
+        "study": cfg.name, "storage": cfg.storage_masked, "trial": trial.number, "rank": rank,
+        "metric": cfg.metric, "direction": cfg.direction, "value": float(trial.value),
+        "best_epoch": ua.get("best_epoch"), "epochs_run": ua.get("epochs_run"),
+        "metrics": {k: ua[k] for k in VALIDATION_METRICS if ua.get(k) is not None},
+        "dataset_cache_key": ua.get("dataset_cache_key"),
+        "stocktune_version": ua.get("stocktune_version"),
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return {"data": cfg.data.to_mapping(), "train": train, "result": result}
+
+
+def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1) -> list[Path]:
+    """Write the best ``top_k`` COMPLETE trials; returns the files written (best first)."""
+    if top_k < 1:
+        raise InputError(f"--top-k must be >= 1, but got --top-k {top_k}.")
+    study = load_existing_study(cfg)
+    ranked = ranked_trials(study, cfg.direction)
+    if not ranked:
+        raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
+                         f"check `stocktune status {cfg.path}`.")
+    out = Path(out)
+    docs = [run_document(cfg, t, rank=i + 1) for i, t in enumerate(ranked[:top_k])]  # validate all first
+    if top_k == 1:
+        return [write_toml_atomic(docs[0], out)]
+    return [write_toml_atomic(d, out.with_name(f"{out.stem}_{i + 1}{out.suffix or '.toml'}"))
+            for i, d in enumerate(docs)]

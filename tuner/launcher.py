@@ -1,0 +1,167 @@
+"""Start N local `stocktune worker` processes on one study and watch them with one progress bar.
+
+Workers are separate processes (not threads) so that each has its own torch threads/GPU and a
+crash or OOM takes down one worker, not the study. GPUs are handed out round-robin through
+CUDA_VISIBLE_DEVICES; without a GPU the machine's cores are split between the workers. Each
+worker's log goes to runs/<study>/logs/worker-<i>.log so the terminal shows only the aggregated
+bar. Ctrl-C / SIGTERM is forwarded once to every worker (each finishes its epoch, re-queues its
+trial and exits 0); a second one is forwarded again and stops them at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from optuna.trial import TrialState
+
+from .retry import with_retries
+from .storage import load_or_create_study
+from .study_config import StudyConfig
+
+__all__ = ["launch", "plan_workers", "WorkerPlan"]
+
+log = logging.getLogger("stocktune.launch")
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    index: int
+    threads: int
+    cuda_visible_devices: str | None  # None: leave the environment as it is (CPU)
+
+
+def _gpu_count() -> int:
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def plan_workers(n_workers: int, workers_per_gpu: int = 1, threads: int | None = None,
+                 n_gpus: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
+    """Which GPU and how many CPU threads each worker gets."""
+    n_gpus = _gpu_count() if n_gpus is None else n_gpus
+    cores = cores or os.cpu_count() or 1
+    per = threads or max(1, cores // n_workers)
+    plans = []
+    for i in range(n_workers):
+        gpu = None
+        if n_gpus > 0:
+            gpu = str((i // workers_per_gpu) % n_gpus)
+        plans.append(WorkerPlan(i, per, gpu))
+    if n_gpus and n_workers > n_gpus * workers_per_gpu:
+        log.warning("%d workers on %d GPU(s) with %d per GPU: some GPUs get more workers than asked",
+                    n_workers, n_gpus, workers_per_gpu)
+    return plans
+
+
+def _progress_counts(study) -> tuple[int, int, int, float | None]:
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = (min(values) if study.direction.name == "MINIMIZE" else max(values)) if values else None
+    return done, running, failed, best
+
+
+def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: int = 1,
+           threads: int | None = None, extra_args: list[str] | None = None, progress: bool = True,
+           stagger_seconds: float | None = None, verbose: bool = False, storage: str | None = None) -> int:
+    """Run ``n_workers`` worker processes to the end of the study; 0 when all exited cleanly."""
+    from tqdm import tqdm
+
+    # create the study (and the SQLite schema) once here, so N workers do not race to create it
+    study = load_or_create_study(cfg, with_heartbeat=False)
+    plans = plan_workers(n_workers, workers_per_gpu, threads)
+    log_dir = Path(cfg.artifacts).parent / "logs"  # next to the artifacts: runs/<study>/logs
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stagger = cfg.worker.stagger_seconds if stagger_seconds is None else stagger_seconds
+
+    procs: list[tuple[WorkerPlan, subprocess.Popen, Path]] = []
+    signals_seen = 0
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        sig = signal.SIGTERM if signals_seen == 1 else signal.SIGINT
+        print(f"\n{signal.Signals(signum).name}: asking {len(procs)} worker(s) to stop after their current "
+              f"epoch{'' if signals_seen == 1 else ' (now)'}...", file=sys.stderr)
+        for _, p, _ in procs:
+            if p.poll() is None:
+                p.send_signal(sig)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = None
+    try:
+        for plan in plans:
+            if signals_seen:
+                break
+            env = dict(os.environ, OMP_NUM_THREADS=str(plan.threads), MKL_NUM_THREADS=str(plan.threads),
+                       PYTHONUNBUFFERED="1", STOCKTUNE_WORKER_INDEX=str(plan.index))  # sampler seed + index
+            if storage is not None:
+                env["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
+            if plan.cuda_visible_devices is not None:
+                env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
+            cmd = [sys.executable, "-m", "tuner.cli"] + (["-v"] if verbose else []) + [
+                "worker", str(study_path), "--threads", str(plan.threads)] + list(extra_args or [])
+            log_path = log_dir / f"worker-{plan.index}.log"
+            with open(log_path, "ab") as fh:
+                # own session: a terminal Ctrl-C reaches only this launcher, which forwards it once
+                p = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+            procs.append((plan, p, log_path))
+            where = f"GPU {plan.cuda_visible_devices}" if plan.cuda_visible_devices is not None else f"{plan.threads} CPU threads"
+            print(f"worker {plan.index}: pid {p.pid}, {where}, log {log_path}", file=sys.stderr)
+            if plan.index < len(plans) - 1 and stagger > 0:
+                time.sleep(stagger)
+
+        bar = tqdm(total=cfg.n_trials, desc=cfg.name, unit="trial", disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        while any(p.poll() is None for _, p, _ in procs):
+            try:
+                done, running, failed, best = with_retries(lambda: _progress_counts(study), "polling progress",
+                                                           max_wait=5)
+                bar.n = min(done, cfg.n_trials)
+                bar.set_postfix_str(f"running={running} failed={failed} best={'-' if best is None else f'{best:.5g}'}")
+                bar.refresh()
+            except Exception:  # noqa: BLE001 - the bar is cosmetic; the workers go on
+                pass
+            time.sleep(2.0)
+        try:
+            done, running, failed, best = _progress_counts(study)
+            bar.n = min(done, cfg.n_trials)
+            bar.set_postfix_str(f"failed={failed} best={'-' if best is None else f'{best:.5g}'}")
+            bar.refresh()
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        if bar is not None:
+            bar.close()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for _, p, _ in procs:  # never leave a worker behind, whatever happened above
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+    crashed = [(plan, p, path) for plan, p, path in procs if p.returncode != 0]
+    for plan, p, path in crashed:
+        tail = path.read_text(errors="replace").splitlines()[-15:]
+        print(f"worker {plan.index} (pid {p.pid}) exited with {p.returncode}; last lines of {path}:\n  "
+              + "\n  ".join(tail), file=sys.stderr)
+    return 1 if crashed else 0

@@ -1,0 +1,108 @@
+"""What a study looks like right now: trials by state, the best trial, the running ones.
+
+Read-only: it loads the study without a heartbeat and never creates it, so pointing `status` at a
+wrong name or URL fails clearly instead of leaving an empty study behind.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from data_prep.errors import InputError
+
+from .heartbeat import last_heartbeats
+from .objective import VALIDATION_METRICS
+from .retry import with_retries
+from .storage import open_storage, sqlite_path
+from .study_config import StudyConfig
+
+__all__ = ["load_existing_study", "study_status", "format_status"]
+
+
+def load_existing_study(cfg: StudyConfig) -> optuna.Study:
+    path = sqlite_path(cfg.storage)
+    if path is not None and not path.is_file():  # do not leave an empty database behind
+        raise InputError(f"study {cfg.name!r} does not exist: there is no {path} ({cfg.path}); start it with "
+                         f"`stocktune tune {cfg.path}` or `stocktune worker {cfg.path}`.")
+    storage = open_storage(cfg.storage, heartbeat_interval=None)
+    names = with_retries(lambda: [s.study_name for s in storage.get_all_studies()], "listing studies")
+    if cfg.name not in names:
+        raise InputError(f"study {cfg.name!r} does not exist in {cfg.storage_masked} ({cfg.path}); start it with "
+                         f"`stocktune tune {cfg.path}` or `stocktune worker {cfg.path}`.")
+    return optuna.load_study(study_name=cfg.name, storage=storage)
+
+
+def _trial_summary(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
+        "metrics": {k: t.user_attrs[k] for k in VALIDATION_METRICS if k in t.user_attrs},
+        "best_epoch": t.user_attrs.get("best_epoch"), "epochs_run": t.user_attrs.get("epochs_run"),
+        "last_epoch_reported": max(t.intermediate_values, default=None),
+        "worker": f"{t.user_attrs.get('worker_host', '?')}:{t.user_attrs.get('worker_pid', '?')}",
+    }
+
+
+def study_status(cfg: StudyConfig) -> dict[str, Any]:
+    """A JSON-friendly snapshot (the storage URL masked)."""
+    study = load_existing_study(cfg)
+    trials = with_retries(lambda: study.get_trials(deepcopy=False), "reading trials")
+    counts = {s.name: 0 for s in TrialState}
+    for t in trials:
+        counts[t.state.name] += 1
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = None
+    if complete:
+        pick = min if cfg.direction == "minimize" else max
+        best = _trial_summary(pick(complete, key=lambda t: t.value))
+    now, beats = with_retries(lambda: last_heartbeats(study._storage, study._study_id), "reading heartbeats")
+    running = []
+    for t in trials:
+        if t.state != TrialState.RUNNING:
+            continue
+        s = _trial_summary(t)
+        hb = beats.get(t._trial_id)
+        s["last_heartbeat"] = hb.isoformat(sep=" ", timespec="seconds") if hb else None
+        s["heartbeat_age_s"] = round((now - hb).total_seconds(), 1) if hb else None
+        s["stale"] = bool(hb and (now - hb).total_seconds() > cfg.heartbeat.grace_period)
+        running.append(s)
+    failed = [{"number": t.number, "fail_reason": t.user_attrs.get("fail_reason", "worker died (heartbeat stale)")}
+              for t in trials if t.state == TrialState.FAIL]
+    return {
+        "study": cfg.name, "storage": cfg.storage_masked, "direction": cfg.direction, "metric": cfg.metric,
+        "n_trials": cfg.n_trials, "counts": counts,
+        "finished_for_budget": counts["COMPLETE"] + counts["PRUNED"],
+        "best": best, "running": running, "failed": failed[-10:],
+    }
+
+
+def format_status(s: dict[str, Any]) -> str:
+    c = s["counts"]
+    lines = [f"study {s['study']}  ({s['storage']})",
+             f"budget: {s['finished_for_budget']}/{s['n_trials']} finished (COMPLETE + PRUNED)",
+             "trials: " + "  ".join(f"{k}={c[k]}" for k in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))]
+    b = s["best"]
+    if b:
+        lines.append(f"best: trial {b['number']}  {s['metric']}={b['value']:.6g}  (best epoch {b['best_epoch']})")
+        lines.append("  params:  " + ", ".join(f"{k}={_fmt(v)}" for k, v in b["params"].items()))
+        if b["metrics"]:
+            lines.append("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in b["metrics"].items()))
+    else:
+        lines.append("best: none yet (no COMPLETE trial)")
+    if s["running"]:
+        lines.append("running:")
+        for r in s["running"]:
+            age = "no heartbeat yet" if r["heartbeat_age_s"] is None else f"last heartbeat {r['heartbeat_age_s']:.0f}s ago"
+            lines.append(f"  trial {r['number']}  epoch {r['last_epoch_reported'] or 0}  {r['worker']}  {age}"
+                         f"{'  STALE (will be retried)' if r['stale'] else ''}")
+    for f in s["failed"]:
+        lines.append(f"failed: trial {f['number']}: {f['fail_reason'][:160]}")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return json.dumps(v) if isinstance(v, (list, dict)) else str(v)

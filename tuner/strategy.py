@@ -1,0 +1,54 @@
+"""Sampler and pruner from a study's [sampler] / [pruner] tables.
+
+TPE is multivariate (learning rate and batch size interact) and uses the constant liar, so that
+parallel workers asking at the same moment do not all get the same point. Pruning steps are
+epochs, reported by the objective after every epoch.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import optuna
+
+if TYPE_CHECKING:
+    from .study_config import StudyConfig
+
+__all__ = ["make_sampler", "make_pruner"]
+
+
+def make_sampler(cfg: "StudyConfig", worker_index: int = 0) -> optuna.samplers.BaseSampler:
+    """The study's sampler; worker ``i`` uses seed + i, so parallel workers do not draw the same points
+    (with one shared seed, every worker's random start-up trials would be identical)."""
+    s = cfg.sampler
+    seed = None if s.seed is None else s.seed + worker_index
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials,
+                                              multivariate=s.multivariate, constant_liar=s.constant_liar)
+        if s.name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if s.name == "cmaes":
+            # categorical dims (cell, batch_size) fall back to the independent sampler
+            return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=s.n_startup_trials,
+                                                warn_independent_sampling=False)
+        if s.name == "gp":
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.n_startup_trials)
+    raise AssertionError(s.name)  # validated in StudyConfig
+
+
+def make_pruner(cfg: "StudyConfig") -> optuna.pruners.BasePruner:
+    p = cfg.pruner
+    epochs = int(cfg.train.get("epochs", 10))
+    if p.name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps,
+                                           interval_steps=p.interval_steps)
+    if p.name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource or "auto",
+                                                      reduction_factor=p.reduction_factor)
+    if p.name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=p.min_resource or 1,
+                                              max_resource=p.max_resource or epochs,
+                                              reduction_factor=p.reduction_factor)
+    return optuna.pruners.NopPruner()

@@ -1,0 +1,245 @@
+"""The study file (studies/*.toml): one frozen StudyConfig, validated completely before any work.
+
+Everything a worker needs is resolved here once: the storage URL (with ${ENV} expansion), the
+artifacts dir, the budget, the data and fixed training settings (shared with the run-file format
+so that an export is a valid `fit` config), the search space, sampler, pruner, heartbeat and the
+local-worker defaults. A bad key fails here, naming the key and the file, with exit code 2.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from data_prep.errors import InputError
+from data_prep.settings import check, from_mapping, to_mapping
+from model.config import TrainConfig
+
+from .runconfig import DataSpec, parse_data, read_toml
+from .space import Dimension, parse_search
+from .storage import validate_storage_url
+
+__all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig",
+           "load_study_config", "SAMPLERS", "PRUNERS", "METRICS"]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+PRUNERS = ("median", "successive_halving", "hyperband", "none")
+# metrics a study may optimise, with the direction that makes sense for each
+METRICS = {"val_mae": "minimize", "val_rmse": "minimize", "val_ic": "maximize", "val_icir": "maximize",
+           "val_dir_acc": "maximize", "val_skill_half": "maximize", "val_skill_mean": "maximize"}
+
+_TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description",
+             "data", "train", "search", "sampler", "pruner", "heartbeat", "worker"}
+_TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker"}
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """[sampler]: TPE (multivariate, constant_liar so parallel workers do not sample the same point)."""
+
+    name: str = "tpe"
+    seed: int | None = 42
+    n_startup_trials: int = 10
+    multivariate: bool = True
+    constant_liar: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.name in SAMPLERS, f"name must be one of {SAMPLERS}, but got name={self.name!r}.")
+        check(self.n_startup_trials >= 0,
+              f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    """[pruner]: median by default; epochs are the pruning steps."""
+
+    name: str = "median"
+    n_startup_trials: int = 5  # median: trials that are never pruned
+    n_warmup_steps: int = 2  # median: epochs before a trial can be pruned
+    interval_steps: int = 1
+    min_resource: int | None = None  # successive_halving / hyperband: None = auto
+    reduction_factor: int = 3
+    max_resource: int | None = None  # hyperband: None = [train].epochs
+
+    def __post_init__(self) -> None:
+        check(self.name in PRUNERS, f"name must be one of {PRUNERS}, but got name={self.name!r}.")
+        check(self.n_startup_trials >= 0, f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
+        check(self.n_warmup_steps >= 0, f"n_warmup_steps must be >= 0, but got n_warmup_steps={self.n_warmup_steps}.")
+        check(self.interval_steps >= 1, f"interval_steps must be >= 1, but got interval_steps={self.interval_steps}.")
+        check(self.min_resource is None or self.min_resource >= 1,
+              f"min_resource must be >= 1, but got min_resource={self.min_resource}.")
+        check(self.reduction_factor >= 2, f"reduction_factor must be >= 2, but got reduction_factor={self.reduction_factor}.")
+        check(self.max_resource is None or self.max_resource >= 1,
+              f"max_resource must be >= 1, but got max_resource={self.max_resource}.")
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """[heartbeat]: a RUNNING trial whose worker has been silent for grace_period s is retried."""
+
+    interval: int = 10
+    grace_period: int = 30
+
+    def __post_init__(self) -> None:
+        check(self.interval >= 1, f"interval must be >= 1 second, but got interval={self.interval}.")
+        check(self.grace_period > self.interval,
+              f"grace_period must be > interval ({self.interval}), but got grace_period={self.grace_period}.")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """[worker]: defaults for `launch`/`tune` (local worker processes)."""
+
+    n_workers: int = 2
+    threads_per_worker: int | None = None  # None = cores // n_workers
+    stagger_seconds: float = 2.0
+    workers_per_gpu: int = 1
+    max_failures_in_a_row: int = 10  # a worker whose trials keep failing stops (exit 1) instead of spinning
+
+    def __post_init__(self) -> None:
+        check(self.n_workers >= 1, f"n_workers must be >= 1, but got n_workers={self.n_workers}.")
+        check(self.threads_per_worker is None or self.threads_per_worker >= 1,
+              f"threads_per_worker must be >= 1, but got threads_per_worker={self.threads_per_worker}.")
+        check(self.stagger_seconds >= 0, f"stagger_seconds must be >= 0, but got stagger_seconds={self.stagger_seconds}.")
+        check(self.workers_per_gpu >= 1, f"workers_per_gpu must be >= 1, but got workers_per_gpu={self.workers_per_gpu}.")
+        check(self.max_failures_in_a_row >= 1,
+              f"max_failures_in_a_row must be >= 1, but got max_failures_in_a_row={self.max_failures_in_a_row}.")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    storage: str  # the real URL (may hold a password): never print it, use storage_masked
+    artifacts: Path
+    n_trials: int
+    timeout: float | None
+    direction: str
+    metric: str
+    data: DataSpec
+    train: dict[str, Any]  # fixed [train] values (validated as a TrainConfig)
+    search: dict[str, Dimension]
+    sampler: SamplerConfig
+    pruner: PrunerConfig
+    heartbeat: HeartbeatConfig
+    worker: WorkerConfig
+    path: Path | None = None
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def storage_masked(self) -> str:
+        from .storage import mask_url
+
+        return mask_url(self.storage)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Checkpoints keyed by study and trial lineage, in the shared artifacts dir."""
+        return self.artifacts / "checkpoints" / self.name
+
+    def train_config(self, params: Mapping[str, Any], **runtime: Any) -> TrainConfig:
+        """Fixed [train] ∪ sampled params (∪ runtime such as threads) -> TrainConfig."""
+        return TrainConfig.from_mapping({**self.train, **params, **runtime}, f"{self.path}, trial params")
+
+
+def _expand_env(value: str, key: str, where: str) -> str:
+    """${VAR} or ${VAR:-default} expansion, so a password can live in the environment, not the file."""
+
+    def repl(m: re.Match) -> str:
+        var, default = m.group(1), m.group(3)
+        if var in os.environ:
+            return os.environ[var]
+        if default is not None:
+            return default
+        raise InputError(f"{key} refers to the environment variable ${{{var}}}, which is not set ({where}); "
+                         f"export it or write the value in the file.")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", repl, value)
+
+
+def _table(doc: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise InputError(f"{name} must be a table [{name}], but got {name}={value!r} ({path}).")
+    return value
+
+
+def load_study_config(path: str | Path, storage: str | None = None, n_trials: int | None = None,
+                      timeout: float | None = None) -> StudyConfig:
+    """Read and validate a study file; the keyword arguments are CLI overrides (CLI > file > default)."""
+    path = Path(path)
+    doc = read_toml(path)
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        kind = "table" if isinstance(doc[unknown[0]], dict) else "key"
+        shown = f"[{unknown[0]}]" if kind == "table" else repr(unknown[0])
+        raise InputError(f"unknown {kind} {shown} ({path}); a study file has {', '.join(sorted(_TOP_KEYS - _TABLES))} "
+                         f"and the tables {', '.join(f'[{t}]' for t in sorted(_TABLES))}.")
+    for t in _TABLES:
+        _table(doc, t, path)
+
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise InputError(f"name must be 1-100 letters, digits, '.', '_' or '-', but got name={name!r} ({path}).")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise InputError(f"description must be a string, but got description={description!r} ({path}).")
+
+    raw_storage = storage if storage is not None else doc.get("storage", f"sqlite:///runs/{name}/study.db")
+    where_storage = "--storage" if storage is not None else str(path)
+    if not isinstance(raw_storage, str):
+        raise InputError(f"storage must be a URL string, but got storage={raw_storage!r} ({path}).")
+    storage_url = validate_storage_url(_expand_env(raw_storage, "storage", where_storage), where_storage)
+
+    artifacts = doc.get("artifacts", f"runs/{name}/artifacts")
+    if not isinstance(artifacts, str) or not artifacts:
+        raise InputError(f"artifacts must be a directory path, but got artifacts={artifacts!r} ({path}).")
+    artifacts_path = Path(_expand_env(artifacts, "artifacts", str(path)))
+
+    n = n_trials if n_trials is not None else doc.get("n_trials", 20)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"n_trials must be a positive integer, but got n_trials={n!r} "
+                         f"({'--n-trials' if n_trials is not None else path}).")
+    t = timeout if timeout is not None else doc.get("timeout")
+    if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool) or t <= 0):
+        raise InputError(f"timeout must be a positive number of seconds, but got timeout={t!r} "
+                         f"({'--timeout' if timeout is not None else path}).")
+
+    metric = doc.get("metric", "val_mae")
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {sorted(METRICS)}, but got metric={metric!r} ({path}).")
+    direction = doc.get("direction", METRICS[metric])
+    if direction not in ("minimize", "maximize"):
+        raise InputError(f"direction must be 'minimize' or 'maximize', but got direction={direction!r} ({path}).")
+
+    if "data" not in doc:
+        raise InputError(f"{path} has no [data] table; it needs at least `source = \"sample\"`.")
+    data = parse_data(doc["data"], f"{path}, [data]")
+    train_table = _table(doc, "train", path)
+    TrainConfig.from_mapping(train_table, f"{path}, [train]")  # validate types and ranges of the fixed part
+    search = parse_search(_table(doc, "search", path), train_table, f"{path}, [search]")
+
+    def sub(cls: type, key: str) -> Any:
+        return from_mapping(cls, _table(doc, key, path), f"{path}, [{key}]")
+
+    return StudyConfig(
+        name=name, storage=storage_url, artifacts=artifacts_path, n_trials=n,
+        timeout=None if t is None else float(t), direction=direction, metric=metric, data=data,
+        train=dict(train_table), search=search, sampler=sub(SamplerConfig, "sampler"),
+        pruner=sub(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
+        worker=sub(WorkerConfig, "worker"), path=path, description=description, raw=doc,
+    )
+
+
+def describe(cfg: StudyConfig) -> dict[str, Any]:
+    """The resolved study, JSON/TOML-friendly and with the storage masked (logged once at start)."""
+    return {
+        "name": cfg.name, "storage": cfg.storage_masked, "artifacts": str(cfg.artifacts),
+        "n_trials": cfg.n_trials, "timeout": cfg.timeout, "direction": cfg.direction, "metric": cfg.metric,
+        "data": cfg.data.to_mapping(), "train": cfg.train,
+        "search": {k: v.to_mapping() for k, v in cfg.search.items()},
+        "sampler": to_mapping(cfg.sampler), "pruner": to_mapping(cfg.pruner),
+        "heartbeat": to_mapping(cfg.heartbeat), "worker": to_mapping(cfg.worker),
+    }

@@ -1,0 +1,204 @@
+"""The worker loop: pull trials from the shared study until the global budget or timeout is reached.
+
+Written with ask/tell rather than ``study.optimize`` so that every storage call can be retried
+through a database outage, the heartbeat survives one, and a stop request can fail-and-requeue
+the running trial instead of leaving it RUNNING. The budget counts COMPLETE + PRUNED trials
+across all workers (Optuna's ``MaxTrialsCallback`` rule); a worker does not start a new trial
+while the finished plus in-flight trials already cover the budget, so the overshoot stays below
+the number of workers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from .heartbeat import Heartbeat, last_heartbeats
+from .objective import Objective, TrialInterrupted, checkpoint_path, lineage_of
+from .retry import with_retries
+from .runconfig import default_cache_root
+from .signals import StopFlag
+from .storage import artifact_store, load_or_create_study, retry_callback
+from .strategy import make_sampler
+from .study_config import StudyConfig, describe
+
+__all__ = ["run_worker", "budget_counts", "WorkerSummary"]
+
+log = logging.getLogger("stocktune.worker")
+
+FINISHED_FOR_BUDGET = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class WorkerSummary:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    gave_up: bool = False  # stopped after [worker] max_failures_in_a_row failures in a row
+
+
+def budget_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state name (COMPLETE, PRUNED, RUNNING, WAITING, FAIL)."""
+    counts = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] += 1
+    return counts
+
+
+def _story(name: str, *args: Any) -> None:
+    """Call a story hook (tuner/story.py); its failure is a warning, never a failed trial."""
+    try:
+        from . import story
+    except ImportError:
+        return
+    try:
+        getattr(story, name)(*args)
+    except Exception:  # noqa: BLE001
+        log.warning("story hook %s failed; the study goes on", name, exc_info=True)
+
+
+def _fail_orphans(study: optuna.Study, grace: float) -> None:
+    """RUNNING trials that never got a heartbeat (worker killed between ask and its first beat)
+    are invisible to Optuna's stale check; fail and re-queue them once they are old enough."""
+    storage = study._storage
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return
+    now, beats = last_heartbeats(storage, study._study_id)
+    for t in running:
+        if t._trial_id in beats or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start.replace(tzinfo=None)).total_seconds() > 2 * grace:
+            try:
+                if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    retry_callback()(study, storage.get_trial(t._trial_id))
+                    log.warning("trial %d had no heartbeat for %.0fs: failed and re-queued", t.number, 2 * grace)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None) -> None:
+    def tell() -> None:
+        try:
+            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # a retried tell whose first attempt had committed
+
+    with_retries(tell, "telling the trial's result")
+
+
+def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, store: Any) -> TrialState:
+    storage = study._storage
+    trial = with_retries(study.ask, "asking for a trial")
+    t0 = time.monotonic()
+    state, value, reason = TrialState.FAIL, None, ""
+    with Heartbeat(storage, trial._trial_id, cfg.heartbeat.interval):
+        try:
+            value = objective(trial)
+            state = TrialState.COMPLETE
+        except optuna.TrialPruned as e:
+            state = TrialState.PRUNED
+            log.info("trial %d %s", trial.number, e)
+        except (TrialInterrupted, KeyboardInterrupt) as e:
+            reason = f"interrupted: {e or 'KeyboardInterrupt'}; re-queued to resume from its checkpoint"
+            objective.stop.set(str(e) or "KeyboardInterrupt")
+        except Exception as e:  # noqa: BLE001 - a failing trial is recorded, the worker goes on
+            reason = f"{type(e).__name__}: {e}"
+            log.warning("trial %d failed with params %s: %s\n%s", trial.number, trial.params, reason,
+                        traceback.format_exc())
+        if state == TrialState.FAIL:
+            try:
+                with_retries(lambda: trial.set_user_attr("fail_reason", reason[:2000]), "recording fail_reason")
+            except Exception:  # noqa: BLE001
+                log.warning("could not record fail_reason of trial %d", trial.number)
+        _tell(study, trial, state, value)
+    frozen = with_retries(lambda: storage.get_trial(trial._trial_id), "reading the finished trial")
+    if state == TrialState.FAIL and objective.stop:
+        # re-queue with the same params; the retry carries retry_history and resumes the checkpoint
+        if frozen.state == TrialState.FAIL:
+            with_retries(lambda: retry_callback()(study, frozen), "re-queueing the interrupted trial")
+            log.warning("trial %d interrupted and re-queued (lineage %d, checkpoint %s)", trial.number,
+                        lineage_of(frozen), checkpoint_path(cfg, lineage_of(frozen)))
+    epochs = frozen.user_attrs.get("epochs_run", "?")
+    score = f"{cfg.metric}={value:.5g}" if value is not None else (reason.split(";")[0] if reason else "")
+    # one line per trial on stderr: a worker's progress even without -v
+    print(f"[{cfg.name}] trial {trial.number} {frozen.state.name} {score} ({epochs} epochs, "
+          f"{time.monotonic() - t0:.1f}s)", file=sys.stderr, flush=True)
+    if state == TrialState.COMPLETE:
+        log.info("trial %d finished: %s=%.6g params=%s", trial.number, cfg.metric, value, trial.params)
+        _story("on_trial_complete", study, frozen, objective.last_fit, store, objective.last_checkpoint)
+    return frozen.state
+
+
+def worker_index_from_env() -> int:
+    """$STOCKTUNE_WORKER_INDEX (set by `launch`), else an offset derived from the pid: workers started
+    by hand must not share a sampler seed, or their random start-up trials would be identical."""
+    value = os.environ.get("STOCKTUNE_WORKER_INDEX")
+    if value is not None and value.isdigit():
+        return int(value)
+    return 1 + os.getpid() % 100_000
+
+
+def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = False,
+               stop: StopFlag | None = None, worker_index: int | None = None) -> WorkerSummary:
+    """Run trials until the study's budget (cfg.n_trials, COMPLETE + PRUNED) or cfg.timeout.
+
+    ``worker_index`` offsets the sampler seed (None: from the environment, see worker_index_from_env).
+    Returns normally on budget, timeout or a stop request (exit code 0 for the CLI).
+    """
+    stop = stop if stop is not None else StopFlag().install()
+    summary = WorkerSummary()
+    log.info("study resolved: %s", describe(cfg))
+    from data_prep import prepare  # the dataset is built once (cache + lock) and memory-mapped
+
+    prep = prepare(cfg.data.source, cfg.data.prep, default_cache_root(), progress=progress)
+    dataset = prep.dataset()
+    index = worker_index_from_env() if worker_index is None else worker_index
+    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index))
+    with_retries(lambda: study.set_user_attr("objective_metric", cfg.metric), "setting study attrs")
+    store = artifact_store(cfg)
+    _story("on_study_ready", study, cfg, prep, store)
+    objective = Objective(cfg, dataset, stop, threads=threads)
+
+    started = time.monotonic()
+    failures_in_a_row = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # we run our own heartbeat thread (see heartbeat.py), which Optuna's ask() cannot see
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        while not stop:
+            if cfg.timeout is not None and time.monotonic() - started >= cfg.timeout:
+                log.info("timeout of %.0fs reached", cfg.timeout)
+                break
+            with_retries(lambda: optuna.storages.fail_stale_trials(study), "failing stale trials")
+            counts = with_retries(lambda: budget_counts(study), "counting trials")
+            done = counts["COMPLETE"] + counts["PRUNED"]
+            if done >= cfg.n_trials:
+                break
+            if counts["WAITING"] == 0 and done + counts["RUNNING"] >= cfg.n_trials:
+                # the rest of the budget is in flight elsewhere: wait for it to finish or go stale
+                with_retries(lambda: _fail_orphans(study, cfg.heartbeat.grace_period), "checking orphans")
+                stop.wait(min(2.0, cfg.heartbeat.interval))
+                continue
+            state = _run_trial(study, cfg, objective, store)
+            summary.complete += state == TrialState.COMPLETE
+            summary.pruned += state == TrialState.PRUNED
+            summary.failed += state == TrialState.FAIL
+            failures_in_a_row = failures_in_a_row + 1 if state == TrialState.FAIL and not stop else 0
+            if failures_in_a_row >= cfg.worker.max_failures_in_a_row:
+                log.error("%d trials failed in a row on this worker; stopping (see their fail_reason in "
+                          "`stocktune status`)", failures_in_a_row)
+                summary.gave_up = True
+                break
+    summary.interrupted = bool(stop)
+    with_retries(study._storage.remove_session, "closing the session")
+    return summary

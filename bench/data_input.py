@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data_prep.adjust import adjust
-from data_prep.sources import load_source
+from data_prep.sources import load_source, source_key
 from data_prep.synthetic import generate
 from data_prep.validate import validate
 
@@ -44,8 +44,9 @@ def main() -> None:
     spec = f"synthetic:tickers={a.tickers},days={a.days},seed=0"
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"machine: {platform.node()} {cpu}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    t = {k: [] for k in ("generate", "load", "validate", "adjust", "total", "validate_unsorted", "pandas_sort")}
+    t = {k: [] for k in ("key", "generate", "load", "validate", "adjust", "total", "validate_unsorted", "pandas_sort")}
     for _ in range(a.repeats):
+        t["key"].append(_timed(lambda: source_key(spec), "key")[0])
         t["generate"].append(_timed(lambda: generate(a.tickers, a.days, 0), "generate")[0])
         dt, raw = _timed(lambda: load_source(spec), "load")
         t["load"].append(dt)
@@ -65,6 +66,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in t.items()}
     print(f"rows: {n:,} ({a.tickers} tickers x {a.days} days, {len(raw.events)} planted splits), "
           f"median of {a.repeats}")
+    print(f"source_key (the cache lookup) {med['key'] * 1000:6.2f} ms  (no generation: spec + GENERATOR_VERSION)")
     print(f"generate                      {med['generate']:6.2f} s")
     print(f"load (generate + provenance)  {med['load']:6.2f} s")
     print(f"validate (already sorted)     {med['validate']:6.2f} s  {n / med['validate'] / 1e6:6.1f} M rows/s")

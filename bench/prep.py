@@ -3,15 +3,22 @@
 Each measurement runs in a fresh child process (so peak RSS is its own) and is repeated; medians
 are printed. Side by side, in the same run and on the same machine:
 
-- the whole `prepare()` (stages: load = generate the synthetic market, validate (+adjust), split,
-  features (+ scaling), target, cache_write (npy files + report + PNGs)), wall time, peak RSS
-  after each stage and rows/s;
+- the whole `prepare()` (stages: key = the cache key from the source spec/file hashes, load =
+  generate the synthetic market, validate (+adjust), split, features (+ scaling, computed straight
+  into the memory-mapped features.npy), target, cache_write (the small npy files + report + PNGs)),
+  wall and CPU time, peak RSS after each stage and rows/s; the whole prep with and without the
+  market generation;
+- optionally (``--baseline-root DIR``) the same `prepare()` from another checkout of the repo (e.g.
+  the code before an optimization), run in the same invocation for a before/after on one machine;
 - the features alone: this package's numpy implementation (blocks of whole tickers) vs a
   straightforward pandas groupby/rolling/ewm implementation of the same features;
 - loading the cached dataset (`PreparedDataset.load`, memory-mapped) and a `prepare()` cache hit.
 
+The feature blocks run on all cores the process may use; STOCKTUNE_PREP_THREADS=1 forces one.
+
     python bench/prep.py                       # full scale, 3 runs each
     python bench/prep.py --tickers 200 --days 1500 --runs 1   # quick
+    python bench/prep.py --baseline-root /path/to/old/checkout   # before/after, same run
 """
 from __future__ import annotations
 
@@ -31,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# a child measuring another checkout (--baseline-root) imports data_prep from there
+sys.path.insert(0, os.environ.get("BENCH_PREP_ROOT") or str(ROOT))
 
 
 def rss_mb() -> float:
@@ -98,10 +106,11 @@ def child(args: argparse.Namespace) -> dict:
     cfg = PrepConfig()
     if args.child == "prep":
         t = time.perf_counter()
+        c = time.process_time()
         res = prepare(source, cfg, Path(args.cache))
         total = time.perf_counter() - t
         return {"total_s": total, "rows": res.report["n_rows"], "timings": res.report["timings_s"],
-                "cpu": res.report["cpu_s"], "total_cpu_s": time.process_time(),
+                "cpu": res.report["cpu_s"], "total_cpu_s": time.process_time() - c,
                 "rss": res.report["peak_rss_mb"], "peak_rss_mb": rss_mb(), "path": str(res.path),
                 "windows": {s: v["n_windows"] for s, v in res.report["splits"].items()}}
     if args.child == "load":
@@ -137,12 +146,13 @@ def child(args: argparse.Namespace) -> dict:
             "peak_rss_mb": rss_mb()}
 
 
-def run_child(kind: str, args: argparse.Namespace, **extra: str) -> dict:
+def run_child(kind: str, args: argparse.Namespace, root: str | None = None, **extra: str) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--tickers", str(args.tickers), "--days", str(args.days),
            "--seed", str(args.seed)]
     for k, v in extra.items():
         cmd += [f"--{k}", v]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    env = {**os.environ, "BENCH_PREP_ROOT": root} if root else None
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     if out.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -166,6 +176,23 @@ def check_agreement() -> float:
     return float(np.nanmax(diff))
 
 
+def print_prep(title: str, preps: list[dict], rows: int) -> None:
+    print(f"\n{title} on {rows:,} rows, windows {preps[0]['windows']}")
+    print(f"{'stage':<12} {'wall s':>8} {'CPU s':>7} {'rows/s':>12} {'peak RSS MB':>12}   (wall, all runs)")
+    for stage in preps[0]["timings"]:
+        ts = [p["timings"][stage] for p in preps]
+        print(f"{stage:<12} {med(ts):8.2f} {med([p['cpu'][stage] for p in preps]):7.2f} "
+              f"{(f'{rows / med(ts):,.0f}' if med(ts) >= 0.01 else '-'):>12} {med([p['rss'][stage] for p in preps]):12,.0f}   "
+              f"{', '.join(f'{x:.2f}' for x in ts)}")
+    tot = [p["total_s"] for p in preps]
+    no_gen = [p["total_s"] - p["timings"]["load"] for p in preps]
+    no_gen_cpu = [p["total_cpu_s"] - p["cpu"]["load"] for p in preps]
+    print(f"{'TOTAL':<12} {med(tot):8.2f} {med([p['total_cpu_s'] for p in preps]):7.2f} {rows / med(tot):12,.0f} "
+          f"{med([p['peak_rss_mb'] for p in preps]):12,.0f}   {', '.join(f'{x:.2f}' for x in tot)}")
+    print(f"{'TOTAL-load':<12} {med(no_gen):8.2f} {med(no_gen_cpu):7.2f} {rows / med(no_gen):12,.0f} {'':>12}   "
+          f"{', '.join(f'{x:.2f}' for x in no_gen)}  (without generating the synthetic market)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickers", type=int, default=2367)
@@ -174,6 +201,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--baseline-runs", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--baseline-root", help="another checkout of the repo whose prepare() runs side by side")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -182,34 +210,36 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs "
+          f"(feature threads: {os.environ.get('STOCKTUNE_PREP_THREADS') or 'all'}), "
           f"load average {os.getloadavg()[0]:.1f} at start; python {platform.python_version()}, numpy {np.__version__}")
     print(f"market: synthetic:tickers={args.tickers},days={args.days},seed={args.seed}; runs={args.runs}, "
           f"baseline runs={args.baseline_runs}")
     print(f"numpy vs pandas features agree to {check_agreement():.2e} (max abs, 20 tickers x 600 days)")
     work = Path(tempfile.mkdtemp(prefix="bench-prep-"))
     try:
-        preps = []
+        # this checkout and (optionally) the baseline checkout, interleaved so drift hits both alike
+        roots = [("this", None)] + ([("baseline", args.baseline_root)] if args.baseline_root else [])
+        results: dict[str, list[dict]] = {name: [] for name, _ in roots}
         for i in range(args.runs):
-            cache = work / f"cache{i}"
-            preps.append(run_child("prep", args, cache=str(cache)))
-            if i < args.runs - 1:
-                shutil.rmtree(cache)
+            for name, root in roots:
+                cache = work / f"{name}{i}"
+                results[name].append(run_child("prep", args, root, cache=str(cache)))
+                if i < args.runs - 1 or name != "this":
+                    shutil.rmtree(cache)
+        preps = results["this"]
         rows = preps[0]["rows"]
-        print(f"\nwhole prepare() on {rows:,} rows, windows {preps[0]['windows']}")
-        print(f"{'stage':<12} {'wall s':>8} {'CPU s':>7} {'rows/s':>12} {'peak RSS MB':>12}   (wall, all runs)")
-        for stage in preps[0]["timings"]:
-            ts = [p["timings"][stage] for p in preps]
-            print(f"{stage:<12} {med(ts):8.2f} {med([p['cpu'][stage] for p in preps]):7.2f} "
-                  f"{rows / max(med(ts), 1e-9):12,.0f} {med([p['rss'][stage] for p in preps]):12,.0f}   "
-                  f"{', '.join(f'{x:.2f}' for x in ts)}")
-        tot = [p["total_s"] for p in preps]
-        no_gen = [p["total_s"] - p["timings"]["load"] for p in preps]
-        no_gen_cpu = [sum(v for k, v in p["cpu"].items() if k != "load") for p in preps]
-        print(f"{'TOTAL':<12} {med(tot):8.2f} {med([p['total_cpu_s'] for p in preps]):7.2f} {rows / med(tot):12,.0f} "
-              f"{med([p['peak_rss_mb'] for p in preps]):12,.0f}   {', '.join(f'{x:.2f}' for x in tot)}  (incl. imports)")
-        print(f"{'TOTAL-load':<12} {med(no_gen):8.2f} {med(no_gen_cpu):7.2f} {rows / med(no_gen):12,.0f} {'':>12}   "
-              f"{', '.join(f'{x:.2f}' for x in no_gen)}  (without generating the synthetic market)")
+        for name, root in roots:
+            print_prep(f"whole prepare() [{name}: {root or ROOT}]", results[name], rows)
+
+        print("\nwhole prep, medians side by side (wall s / CPU s)")
+        for name, _ in roots:
+            ps = results[name]
+            gen = [p["timings"]["load"] for p in ps]
+            print(f"{name:<9} with generation {med([p['total_s'] for p in ps]):6.2f} / "
+                  f"{med([p['total_cpu_s'] for p in ps]):5.2f}   without {med([p['total_s'] - g for p, g in zip(ps, gen)]):6.2f} / "
+                  f"{med([p['total_cpu_s'] - p['cpu']['load'] for p in ps]):5.2f}   peak RSS "
+                  f"{med([p['peak_rss_mb'] for p in ps]):,.0f} MB")
 
         print("\nfeatures alone (same panel, fresh process each)")
         print(f"{'impl':<8} {'wall s':>8} {'CPU s':>7} {'rows/s':>12} {'peak RSS MB':>12} {'+RSS MB':>9}   (wall, all runs)")
@@ -219,13 +249,13 @@ def main() -> None:
             print(f"{kind:<8} {med(ts):8.2f} {med([r['cpu_s'] for r in rs]):7.2f} {rows / med(ts):12,.0f} {med([r['peak_rss_mb'] for r in rs]):12,.0f} "
                   f"{med([r['peak_rss_mb'] - r['rss_before_mb'] for r in rs]):9,.0f}   {', '.join(f'{x:.2f}' for x in ts)}")
 
-        loads = [run_child("load", args, cache=str(work / f"cache{args.runs - 1}"), path=preps[-1]["path"])
+        loads = [run_child("load", args, cache=str(work / f"this{args.runs - 1}"), path=preps[-1]["path"])
                  for _ in range(args.runs)]
         print("\ncached dataset")
         print(f"PreparedDataset.load (mmap): median {med([x['load_s'] for x in loads]) * 1000:.1f} ms; "
               f"one batch {loads[0]['batch_shape']} gathered in {med([x['batch_s'] for x in loads]) * 1000:.1f} ms")
-        print(f"prepare() cache hit (regenerates the synthetic source for its content key): "
-              f"median {med([x['hit_s'] for x in loads]):.2f} s")
+        print(f"prepare() cache hit (key from the spec; nothing generated or loaded): "
+              f"median {med([x['hit_s'] * 1000 for x in loads]):.1f} ms")
         print(f"\nload average {os.getloadavg()[0]:.1f} at end (2 cores shared: expect tens of % drift)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import PREP_VERSION, build_once, cache_key, is_complete, save_array
+from .cache import PREP_VERSION, build_once, cache_key, is_complete, open_array, save_array
 from .config import PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
 from .errors import InputError
@@ -31,7 +31,7 @@ from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
 from .split import SplitPlan, split_windows
 from .target import apply_target, choose_method, fit_target
-from .windows import window_ends
+from .windows import ranges, row_starts, window_ends
 
 __all__ = ["PrepResult", "prepare", "build_dataset", "featurize_for_inference", "min_rows", "Progress"]
 
@@ -89,7 +89,7 @@ def _daily_returns(panel: Panel) -> np.ndarray:
     r = np.full(len(panel), np.nan)
     if len(panel) > 1:
         r[1:] = np.diff(np.log(panel.close))
-        first = panel.starts[:-1]
+        first = row_starts(panel)[:-1]
         r[first[first < len(panel)]] = np.nan
     return r
 
@@ -109,19 +109,25 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         prog.stage("split", t)
 
     t = time.perf_counter()
-    feats = compute_features(panel, progress=prog.blocks)
+    # computed straight into the final file (a memory map in the temp dir that cache.build_once
+    # renames into place): no separate in-memory copy, no second write
+    feats = open_array(out, "features", (len(panel), len(FEATURE_NAMES)), np.float32)
+    compute_features(panel, progress=prog.blocks, out=feats)
     # the scaler sees only rows of the training period (after warm-up): val/test never shape it
-    starts = panel.starts  # a property (searchsorted over all rows): compute once
-    pos = np.arange(len(panel)) - starts[panel.ticker]
-    train_rows = np.flatnonzero((panel.date <= plan.last_train_day()) & (pos >= WARMUP))
+    starts = row_starts(panel)
+    warm = ranges(starts[:-1], np.minimum(np.diff(starts), WARMUP))  # the first WARMUP rows of each ticker
+    usable = np.ones(len(panel), dtype=bool)
+    usable[warm] = False
+    train_rows = np.flatnonzero((panel.date <= plan.last_train_day()) & usable)
+    del usable
     scaler = fit_scaler(feats, train_rows)
     # sigma20 for the ecdf target, taken before scaling: computed per ticker, so values after the
     # training period cannot even perturb training rows through floating-point rounding
     all_ends = np.concatenate([plan.ends[s] for s in SPLITS])
     sig = feats[all_ends, FEATURE_NAMES.index("volatility_20")].astype(np.float64)
     apply_scaler(feats, scaler, out=feats)
-    feats[pos < WARMUP] = 0.0  # undefined warm-up rows: finite, never inside a window
-    del pos, train_rows
+    feats[warm] = 0.0  # undefined warm-up rows: finite, never inside a window
+    del warm, train_rows
     prog.stage("features", t)
 
     t = time.perf_counter()
@@ -171,14 +177,13 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         "splits": {s: {"start": v["start"], "end": v["end"], "n_windows": v["n_windows"]}
                    for s, v in split_info.items()},
     }
-    save_array(out, "features", feats)
+    del feats  # the memory map: its pages are already in the file
     save_array(out, "ticker", panel.ticker.astype(np.int32))
     save_array(out, "date", panel.date.astype("datetime64[D]"))
     for s, sa in splits.items():
         save_array(out, f"{s}_end", sa.end_idx.astype(np.int64))
         save_array(out, f"{s}_target", sa.target)
         save_array(out, f"{s}_ret", sa.ret)
-    del feats
     report = {
         "source": meta["source"],
         "cache_key": meta["cache_key"],
@@ -220,6 +225,11 @@ def _load_steps():
     return load_source, load_events, validate, adjust
 
 
+def _source_key(source: str) -> str:
+    from .sources import source_key
+    return source_key(source)
+
+
 def _file_digest(path: str) -> str:
     p = Path(path)
     if not p.is_file():
@@ -240,16 +250,21 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     cache_root = Path(cache_root)
     load_source, load_events, validate, adjust = _load_steps()
 
+    # the key first (hashes of files / the synthetic spec): a cache hit parses and generates nothing
     t = time.perf_counter()
-    prog.say(f"loading {source}")
-    raw = load_source(source)
-    content = raw.content_key + (f"|events:{_file_digest(cfg.events)}" if cfg.events else "")
+    source_key = _source_key(source)
+    content = source_key + (f"|events:{_file_digest(cfg.events)}" if cfg.events else "")
     key = cache_key(content, cfg.to_mapping())
     final = cache_root / key
-    prog.stage("load", t)
+    prog.stage("key", t)
     if is_complete(final):
         prog.say(f"cache hit {final}")
         return PrepResult(final, json.loads((final / "report.json").read_text()), True)
+
+    t = time.perf_counter()
+    prog.say(f"loading {source}")
+    raw = load_source(source, content_key=source_key)
+    prog.stage("load", t)
 
     t = time.perf_counter()
     events = _events(cfg, raw, load_events)

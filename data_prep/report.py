@@ -21,6 +21,7 @@ __all__ = ["PLOTS", "split_stats", "per_ticker_volatility", "write_report", "ren
 
 PLOTS = ("target_hist.png", "target_qq.png", "volatility_hist.png")
 _KS_SAMPLE = 1_000_000  # the KS statistic of an evenly strided sample of this size is exact to ~1e-3
+_PLOT_SAMPLE = 200_000  # plenty for a 50-bin histogram and 200 QQ points, and 5x cheaper to sort
 
 
 def per_ticker_volatility(daily_ret: np.ndarray, ticker: np.ndarray, ends: np.ndarray, n_tickers: int) -> np.ndarray:
@@ -72,7 +73,7 @@ def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarra
     names = [s for s in SPLITS if s in targets]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, s in zip(axes[0], names):
-        counts, edges = np.histogram(subsample(targets[s], _KS_SAMPLE), bins=50, range=(0, 1), density=True)
+        counts, edges = np.histogram(subsample(targets[s], _PLOT_SAMPLE), bins=50, range=(0, 1), density=True)
         ax.stairs(counts, edges, fill=True, alpha=0.7)
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_title(f"{s}: target (n={len(targets[s]):,})")
@@ -85,7 +86,7 @@ def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarra
     q = (np.arange(200) + 0.5) / 200
     for ax, s in zip(axes[0], names):
         t = targets[s]
-        emp = np.quantile(subsample(t, _KS_SAMPLE), q) if len(t) else np.full_like(q, np.nan)
+        emp = np.quantile(subsample(t, _PLOT_SAMPLE), q) if len(t) else np.full_like(q, np.nan)
         ax.plot(q, emp, ".", ms=3)
         ax.plot([0, 1], [0, 1], "k--", lw=0.8)
         ax.set_title(f"{s}: QQ vs Uniform(0,1)")

@@ -24,7 +24,7 @@ from .errors import InputError
 from .panel import Panel
 from .synthetic import GENERATOR_VERSION, generate
 
-__all__ = ["RawInput", "load_source", "load_events", "describe_row", "COLUMN_ALIASES",
+__all__ = ["RawInput", "load_source", "source_key", "load_events", "describe_row", "COLUMN_ALIASES",
            "SUPPORTED_EXTENSIONS", "parse_synthetic_spec"]
 
 SUPPORTED_EXTENSIONS = (".csv", ".parquet", ".pq")
@@ -251,27 +251,32 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     return h.hexdigest()
 
 
-def _load_dir(root: Path) -> RawInput:
+def _dir_files(root: Path) -> list[Path]:
     entries = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     files = [p for p in entries if p.suffix.lower() in SUPPORTED_EXTENSIONS]
     if not files:
         others = ", ".join(p.name for p in entries[:5]) or "nothing"
         raise InputError(f"{root}: no .csv or .parquet files in this directory (found {others}); put one "
                          f"file per ticker named <TICKER>.csv or <TICKER>.parquet there.")
+    return files
+
+
+def _load_dir(root: Path, key: str | None = None) -> RawInput:
+    files = _dir_files(root)
     names = [str(p) for p in files]
     parts = [_frame_columns(_read_frame(p, n), n, p.stem, i, "") for i, (p, n) in enumerate(zip(files, names))]
     panel = _panel_from_parts(parts, names)
-    return RawInput(panel, _digest_files(files, root), None, "dir",
+    return RawInput(panel, key or _digest_files(files, root), None, "dir",
                     f"{len(files)} files in {root} ({len(panel.tickers)} tickers, {len(panel)} rows)")
 
 
-def _load_file(path: Path) -> RawInput:
+def _load_file(path: Path, key: str | None = None) -> RawInput:
     name = str(path)
     hint = (" A single file must be a long table with a ticker column (Ticker, Symbol or Code); for one "
             "ticker per file, put the files in a directory named <TICKER>.csv and pass the directory.")
     part = _frame_columns(_read_frame(path, name), name, None, 0, hint)
     panel = _panel_from_parts([part], [name])
-    return RawInput(panel, _digest_files([path], path), None, "file",
+    return RawInput(panel, key or _digest_files([path], path), None, "file",
                     f"{name} ({len(panel.tickers)} tickers, {len(panel)} rows)")
 
 
@@ -285,13 +290,13 @@ def _sample_path() -> Path:
     return path
 
 
-def _load_sample() -> RawInput:
+def _load_sample(key: str | None = None) -> RawInput:
     path = _sample_path()
     name = "sample (bokeh_sampledata/_data/stocks.csv.gz)"
     df = pd.read_csv(path, dtype={"Ticker": str, "Date": str})
     part = _frame_columns(df, name, None, 0, "")
     panel = _panel_from_parts([part], [name])
-    return RawInput(panel, _digest_files([path], path), None, "sample",
+    return RawInput(panel, key or _digest_files([path], path), None, "sample",
                     f"bundled sample: daily prices of {', '.join(panel.tickers)} 2000-2013 "
                     f"(unadjusted OHLCV + Adj Close, {len(panel)} rows)")
 
@@ -322,11 +327,16 @@ def parse_synthetic_spec(source: str) -> dict[str, float | int]:
     return spec
 
 
-def _load_synthetic(source: str) -> RawInput:
+def _synthetic_key(source: str) -> tuple[dict[str, float | int], str, str]:
+    """(spec, normalized spec string, content key): the key needs only the spec and GENERATOR_VERSION."""
     spec = parse_synthetic_spec(source)
     norm = f"synthetic:tickers={spec['tickers']},days={spec['days']},seed={spec['seed']},signal={float(spec['signal'])!r}"
+    return spec, norm, hashlib.blake2b(f"{norm}\0{GENERATOR_VERSION}".encode(), digest_size=20).hexdigest()
+
+
+def _load_synthetic(source: str) -> RawInput:
+    spec, norm, digest = _synthetic_key(source)
     panel, events = generate(int(spec["tickers"]), int(spec["days"]), int(spec["seed"]), float(spec["signal"]))
-    digest = hashlib.blake2b(f"{norm}\0{GENERATOR_VERSION}".encode(), digest_size=20).hexdigest()
     n = len(panel)
     from dataclasses import replace
     panel = replace(panel, file_id=np.zeros(n, dtype=np.int32), row=np.arange(1, n + 1, dtype=np.int64),
@@ -335,21 +345,49 @@ def _load_synthetic(source: str) -> RawInput:
                     f"{norm} ({len(panel.tickers)} tickers, {n} rows, {len(events)} planted splits)")
 
 
-def load_source(source: str) -> RawInput:
-    """Parse ``source`` (a directory, a CSV/Parquet file, 'sample' or 'synthetic:...') into a RawInput."""
+def _not_found(src: str) -> InputError:
+    return InputError(
+        f"data source {src!r} not found: pass a directory of per-ticker .csv/.parquet files, one long "
+        f".csv/.parquet file with a ticker column, 'sample', or 'synthetic:tickers=N,days=D,seed=S'.")
+
+
+def source_key(source: str) -> str:
+    """The content key ``load_source(source)`` would return, without parsing or generating any rows.
+
+    Files are hashed (their bytes are the content); a synthetic spec is hashed as its normalized
+    text plus GENERATOR_VERSION. ``prepare`` uses it to look the cache up first, so a cache hit costs
+    no parsing or market generation (only the file hashing, for file sources).
+    """
     src = str(source).strip()
     if src == "sample":
-        return _load_sample()
+        path = _sample_path()
+        return _digest_files([path], path)
+    if src == "synthetic" or src.startswith("synthetic:"):
+        return _synthetic_key(src)[2]
+    path = Path(src).expanduser()
+    if path.is_dir():
+        return _digest_files(_dir_files(path), path)
+    if path.is_file():
+        return _digest_files([path], path)
+    raise _not_found(src)
+
+
+def load_source(source: str, content_key: str | None = None) -> RawInput:
+    """Parse ``source`` (a directory, a CSV/Parquet file, 'sample' or 'synthetic:...') into a RawInput.
+
+    ``content_key``: the caller's ``source_key(source)``, reused instead of hashing the files again.
+    """
+    src = str(source).strip()
+    if src == "sample":
+        return _load_sample(content_key)
     if src == "synthetic" or src.startswith("synthetic:"):
         return _load_synthetic(src)
     path = Path(src).expanduser()
     if path.is_dir():
-        return _load_dir(path)
+        return _load_dir(path, content_key)
     if path.is_file():
-        return _load_file(path)
-    raise InputError(
-        f"data source {src!r} not found: pass a directory of per-ticker .csv/.parquet files, one long "
-        f".csv/.parquet file with a ticker column, 'sample', or 'synthetic:tickers=N,days=D,seed=S'.")
+        return _load_file(path, content_key)
+    raise _not_found(src)
 
 
 _EVENT_ALIASES = {"ticker": COLUMN_ALIASES["ticker"], "date": COLUMN_ALIASES["date"],

@@ -108,18 +108,25 @@ def generate(tickers: int, days: int, seed: int, signal: float = 0.0) -> tuple[P
     market = 0.008 * rng.standard_t(4, D) / t_scale
     coef = -0.1 * float(signal)
     trading = listed & ~halted
-    ret = np.zeros((T, D))
+    # the day loop reads and writes whole contiguous rows of day-major [D, T] arrays (a column of
+    # a [T, D] array would touch one cache line per ticker per day); same numbers, transposed once
+    trading_by_day = np.ascontiguousarray(trading.T)
+    ret_by_day = np.empty((D, T))
     h = vol**2
     buf = np.zeros((5, T))
     r5 = np.zeros(T)
     for d in range(D):
         shock = np.sqrt(h) * (rng.standard_t(4, T) / t_scale)
         r = coef * r5 + beta * market[d] + shock
-        r = np.where(trading[:, d], np.clip(r, _LIMIT_DOWN, _LIMIT_UP), 0.0)
-        h = np.where(trading[:, d], omega + alpha_g * shock**2 + beta_g * h, h)
+        on = trading_by_day[d]
+        r = np.where(on, np.clip(r, _LIMIT_DOWN, _LIMIT_UP), 0.0)
+        h = np.where(on, omega + alpha_g * shock**2 + beta_g * h, h)
         r5 += r - buf[d % 5]
         buf[d % 5] = r
-        ret[:, d] = r
+        ret_by_day[d] = r
+    del trading_by_day
+    ret = np.ascontiguousarray(ret_by_day.T)
+    del ret_by_day
     logp0 = rng.uniform(np.log(1_000), np.log(500_000), T)  # KRW-like levels at listing
     log_close = logp0[:, None] + np.cumsum(ret, axis=1)
 

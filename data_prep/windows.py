@@ -13,7 +13,21 @@ import numpy as np
 
 from .panel import Panel
 
-__all__ = ["long_halt_rows", "window_ends"]
+__all__ = ["long_halt_rows", "window_ends", "row_starts", "ranges"]
+
+
+def row_starts(panel: Panel) -> np.ndarray:
+    """``panel.starts`` without converting the int32 ticker column to int64 on the way (10M rows)."""
+    keys = np.arange(len(panel.tickers) + 1, dtype=panel.ticker.dtype)
+    return np.searchsorted(panel.ticker, keys).astype(np.int64)
+
+
+def ranges(first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """int64 concatenation of arange(first[i], first[i] + count[i]) over i, without a Python loop."""
+    count = np.maximum(count, 0)
+    total = int(count.sum())
+    offset = np.cumsum(count) - count  # where each range starts in the output
+    return np.repeat(np.asarray(first, np.int64) - offset, count) + np.arange(total, dtype=np.int64)
 
 
 def long_halt_rows(panel: Panel, max_halt_days: int) -> np.ndarray:
@@ -32,17 +46,14 @@ def long_halt_rows(panel: Panel, max_halt_days: int) -> np.ndarray:
 
 def window_ends(panel: Panel, look_back: int, look_ahead: int, warmup: int, max_halt_days: int) -> np.ndarray:
     """int64 sorted row indices that may end a window (see module docstring)."""
-    n = len(panel)
-    starts = panel.starts
-    pos = np.arange(n, dtype=np.int64) - starts[panel.ticker]
-    length = np.diff(starts)[panel.ticker]
-    ok = (pos - look_back + 1 >= warmup) & (pos + look_ahead < length)
+    starts = row_starts(panel)
+    # per ticker, the rows that may end a window form one range: from the first row whose window
+    # starts after the warm-up to the last row whose target rows exist
+    first = starts[:-1] + warmup + look_back - 1
+    idx = ranges(first, starts[1:] - look_ahead - first)
     bad = long_halt_rows(panel, max_halt_days)
     if bad.any():
         cb = np.concatenate([[0], np.cumsum(bad, dtype=np.int64)])  # cb[i] = bad rows before i
-        idx = np.flatnonzero(ok)
-        lo = idx - look_back + 1
-        hi = idx + look_ahead + 1
-        clean = cb[hi] - cb[lo] == 0
-        return idx[clean].astype(np.int64)
-    return np.flatnonzero(ok).astype(np.int64)
+        clean = cb[idx + look_ahead + 1] - cb[idx - look_back + 1] == 0
+        return idx[clean]
+    return idx

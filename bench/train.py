@@ -5,10 +5,17 @@ by side in one run (medians of --reps repetitions, interleaved so drift hits all
 
   naive         a torch Dataset that slices one window per __getitem__ + DataLoader(shuffle) + nn.GRU/nn.LSTM
   gather+module our batch gather (one index take from the feature matrix) + nn.GRU/nn.LSTM
-  gather+fused  our batch gather + model.recurrent's fused layers (what the trainer runs on CPU for GRU)
+  gather+fused  our batch gather + model.recurrent's fused layers (what the trainer runs on CPU for GRU,
+                and for LSTM with 1 thread: see StockRNN._use_fused)
 
-and the achieved GFLOP/s of our training step (forward+backward = 3x the forward matmul FLOPs, counted
-analytically) against a 2048x2048 ``torch.mm`` probe measured next to each configuration.
+and the achieved GFLOP/s of our training step against a 2048x2048 ``torch.mm`` probe measured next to
+each configuration. The step's FLOPs are counted analytically and exactly: every matmul of forward
+(input projections, recurrent projections, head) and backward (2 per forward matmul: the weight
+gradient and the input gradient, except the first layer's input gradient, which nothing needs), i.e.
+3x the forward matmul FLOPs minus that one; elementwise gate math and LayerNorm are not counted. Each
+rate is reported twice: per wall-clock second, and per second of this process's CPU time (probe
+likewise). On a machine shared with other jobs the wall ratio swings with their load; the CPU-time
+ratio is what the step achieves on the cores it actually gets.
 
 With --device cuda (or --suite) it adds: bf16 autocast on/off, batch 512 and 4096, feature matrix
 resident on the device vs gathered on the host and copied per batch, peak memory, first-epoch vs later
@@ -44,14 +51,20 @@ N_ROWS = 100_000  # feature matrix rows (about 10 MB): big enough that batches a
 GATES = {"gru": 3, "lstm": 4}
 
 
-def step_flops(cell: str, hidden: int, batch: int) -> float:
-    """Forward matmul FLOPs x 3 (backward = 2 x forward): input + recurrent projections of every layer."""
+def forward_flops(cell: str, hidden: int, batch: int) -> float:
+    """Matmul FLOPs of one forward pass: input + recurrent projections of every layer, and the head."""
     g, fwd, inp = GATES[cell], 0.0, F
     for _ in range(LAYERS):
         fwd += 2.0 * batch * L * g * hidden * (inp + hidden)
         inp = hidden
-    fwd += 2.0 * batch * hidden  # head
-    return 3.0 * fwd
+    return fwd + 2.0 * batch * hidden  # head
+
+
+def step_flops(cell: str, hidden: int, batch: int) -> float:
+    """Matmul FLOPs of a training step: forward, plus weight and input gradients of every forward matmul
+    (2x forward), less the first layer's input gradient (the data needs none): 3.7 % below the 3x-forward
+    rule of thumb for GRU/LSTM-64."""
+    return 3.0 * forward_flops(cell, hidden, batch) - 2.0 * batch * L * GATES[cell] * hidden * F
 
 
 def sync(device: torch.device) -> None:
@@ -157,13 +170,29 @@ class NaiveTrainer:
         return loss.detach()
 
 
-def time_step(trainer, device: torch.device, steps: int = 1) -> float:
+def time_step(trainer, device: torch.device, steps: int = 1, cpu: list | None = None) -> float:
+    """Wall seconds per step; appends the process CPU seconds per step to ``cpu`` when given."""
     sync(device)
-    t = time.perf_counter()
+    c, t = time.process_time(), time.perf_counter()
     for _ in range(steps):
         trainer.step()
     sync(device)
+    if cpu is not None:
+        cpu.append((time.process_time() - c) / steps)
     return (time.perf_counter() - t) / steps
+
+
+def mm_probe(device: torch.device) -> tuple[float, float]:
+    """(wall GFLOP/s, CPU-time GFLOP/s) of one 2048x2048 matmul."""
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    a @ b
+    sync(device)
+    c, t = time.process_time(), time.perf_counter()
+    a @ b
+    sync(device)
+    flop = 2 * 2048**3 / 1e9
+    return flop / (time.perf_counter() - t), flop / max(time.process_time() - c, 1e-9)
 
 
 def core_table(device: torch.device, reps: int, hiddens: list[int], batch: int) -> list[dict]:
@@ -179,30 +208,37 @@ def core_table(device: torch.device, reps: int, hiddens: list[int], batch: int) 
             for tr in variants.values():  # warm up (allocator, oneDNN primitive cache, cuDNN autotune)
                 time_step(tr, device, 2)
             times = {k: [] for k in variants}
+            cpu_times = {k: [] for k in variants}
             probes = []
             for _ in range(reps):  # interleaved: drift of a shared machine hits every variant alike
-                probes.append(mm_gflops(device, 1))
+                probes.append(mm_probe(device))
                 for k, tr in variants.items():
-                    times[k].append(time_step(tr, device))
+                    times[k].append(time_step(tr, device, cpu=cpu_times[k]))
             med = {k: statistics.median(v) for k, v in times.items()}
-            mm = statistics.median(probes)
+            mm = statistics.median(p[0] for p in probes)
+            mm_cpu = statistics.median(p[1] for p in probes)
             flops = step_flops(cell, hidden, batch)
-            row = {"cell": cell, "hidden": hidden, "batch": batch, "mm_gflops": mm, "step_gflop": flops / 1e9}
+            probe_net = StockRNN(F, cell, hidden, LAYERS)
+            row = {"cell": cell, "hidden": hidden, "batch": batch, "mm_gflops": mm, "mm_cpu_gflops": mm_cpu,
+                   "step_gflop": flops / 1e9, "step_gflop_3x_forward": 3 * forward_flops(cell, hidden, batch) / 1e9,
+                   "auto_impl": "fused" if probe_net._use_fused(torch.empty(0, device=device)) else "module"}
             for k, t in med.items():
                 row[f"{k}_samples_per_s"] = batch / t
                 row[f"{k}_gflops"] = flops / t / 1e9
                 row[f"{k}_mm_ratio"] = flops / t / 1e9 / mm
+                row[f"{k}_cpu_mm_ratio"] = flops / statistics.median(cpu_times[k]) / 1e9 / mm_cpu
             rows.append(row)
             print_row(row)
     return rows
 
 
 def print_row(r: dict) -> None:
-    parts = [f"{r['cell']:>4} H={r['hidden']:<3} mm={r['mm_gflops']:6.1f} GF/s"]
+    parts = [f"{r['cell']:>4} H={r['hidden']:<3} mm={r['mm_gflops']:5.1f} GF/s (cpu-time {r['mm_cpu_gflops']:5.1f}) "
+             f"auto={r['auto_impl']}"]
     for k in ("naive", "gather+module", "gather+fused"):
         if f"{k}_samples_per_s" in r:
-            parts.append(f"{k}: {r[f'{k}_samples_per_s']:7.0f} samp/s {r[f'{k}_gflops']:6.1f} GF/s "
-                         f"({100 * r[f'{k}_mm_ratio']:4.1f}% of mm)")
+            parts.append(f"{k}: {r[f'{k}_samples_per_s']:6.0f} samp/s {r[f'{k}_gflops']:5.1f} GF/s "
+                         f"({100 * r[f'{k}_mm_ratio']:4.1f}% of mm, cpu-time {100 * r[f'{k}_cpu_mm_ratio']:4.1f}%)")
     print(" | ".join(parts), flush=True)
 
 

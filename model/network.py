@@ -25,10 +25,10 @@ class StockRNN(nn.Module):
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.dropout = dropout
-        # "auto": cuDNN on CUDA. On CPU, as measured by bench/train.py: nn.LSTM (oneDNN) for LSTM; for
-        # GRU the fused layers when torch uses >1 thread (nn.GRU's hundreds of small parallel regions
-        # per step lose there, badly so on a loaded machine) and nn.GRU with 1 thread (on par or
-        # slightly faster). "module"/"fused" force one (tests, bench).
+        # "auto": cuDNN on CUDA; on CPU the fused layers for both cells at any thread count, as measured
+        # by bench/train.py (docs/model.md), 1 thread, % of the matmul probe: GRU-64 52 vs 42 for nn.GRU,
+        # LSTM-64 63 vs 42 for nn.LSTM (oneDNN); 2 threads: 5,920 vs 3,578 (GRU) and 3,962 vs 3,614
+        # (LSTM) samples/s. "module"/"fused" force one (tests, bench).
         self.rnn_impl = "auto"
         self.conv = (nn.Conv1d(n_features, conv_channels, kernel_size=3, padding=1)
                      if conv_channels > 0 else None)
@@ -50,7 +50,7 @@ class StockRNN(nn.Module):
 
     def _use_fused(self, x: torch.Tensor) -> bool:
         if self.rnn_impl == "auto":
-            return not x.is_cuda and self.cell == "gru" and torch.get_num_threads() > 1
+            return not x.is_cuda
         return self.rnn_impl == "fused"
 
     def _recurrent_fused(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,13 +60,14 @@ class StockRNN(nn.Module):
         h0 = x.new_zeros(B, self.hidden_dim)
         for k in range(self.num_layers):
             w = [getattr(self.rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            top = k == self.num_layers - 1  # only its last state is used: its backward skips L-1 zero adds
             if self.cell == "gru":
-                seq = gru_layer(seq, h0, *w)  # [L, B, I] -> [L, B, H]
+                seq = gru_layer(seq, h0, *w, last_only=top)  # [L, B, I] -> [L, B, H] ([B, H] on top)
             else:
-                seq = lstm_layer(seq, h0, h0, *w)  # [L, B, I] -> [L, B, H]
-            if k < self.num_layers - 1 and self.dropout > 0:
+                seq = lstm_layer(seq, h0, h0, *w, last_only=top)  # [L, B, I] -> [L, B, H] ([B, H] on top)
+            if not top and self.dropout > 0:
                 seq = nn.functional.dropout(seq, self.dropout, self.training)
-        return seq[-1]  # [L, B, H] -> [B, H]
+        return seq  # [B, H]: the top layer's last hidden state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv is not None:

@@ -26,7 +26,7 @@ class StockRNN(nn.Module):
         self.num_layers = num_layers
         self.dropout = dropout
         # "auto": cuDNN on CUDA; on CPU the fused layers for both cells at any thread count, as measured
-        # by bench/train.py (docs/model.md), 1 thread, % of the matmul probe: GRU-64 52 vs 42 for nn.GRU,
+        # by bench/train.py (README: "Speed"), 1 thread, % of the matmul probe: GRU-64 52 vs 42 for nn.GRU,
         # LSTM-64 63 vs 42 for nn.LSTM (oneDNN); 2 threads: 5,920 vs 3,578 (GRU) and 3,962 vs 3,614
         # (LSTM) samples/s. "module"/"fused" force one (tests, bench).
         self.rnn_impl = "auto"

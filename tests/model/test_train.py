@@ -149,7 +149,7 @@ def test_device_auto_resolves_and_a_missing_cuda_is_an_input_error():
 
 
 def test_the_cpu_path_per_cell_and_thread_count():
-    """On CPU both cells run the fused layers at any thread count (measured fastest, docs/model.md)."""
+    """On CPU both cells run the fused layers at any thread count (measured fastest: README, "Speed (bench/train.py)")."""
     x = torch.randn(3, 6, 4)
     threads = torch.get_num_threads()
     try:

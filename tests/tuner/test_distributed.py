@@ -87,10 +87,14 @@ def test_two_workers_on_postgres_never_print_the_password(tmp_path, tuner_cache,
     assert "postgres:***@" in (tmp_path / "best.toml").read_text()
 
 
+SLOW_EPOCHS = 20
+
+
 def _slow_trials(tmp_path, name, n_trials):
-    # epochs of ~0.5-1 s so a signal reliably lands mid-trial
+    # many short epochs (0.2-1 s each), so a signal sent after epoch 1 or 2 always lands mid-trial,
+    # however fast or loaded the machine is
     return write_study(tmp_path, name=name, n_trials=n_trials,
-                       train={"epochs": 6, "samples_per_epoch": 3072, "hidden_dim": 16},
+                       train={"epochs": SLOW_EPOCHS, "samples_per_epoch": 2048, "hidden_dim": 16},
                        search={"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}})
 
 
@@ -124,7 +128,7 @@ def test_sigkilled_worker_trial_is_retried_and_resumes_from_its_checkpoint(tmp_p
     resumed = retry.user_attrs["resumed_from_epoch"]
     assert resumed >= killed_at >= 2  # the checkpoint is written before the epoch is reported
     assert retry.user_attrs["first_reported_epoch"] == resumed + 1  # not from scratch
-    assert sorted(retry.intermediate_values) == list(range(1, 7))
+    assert sorted(retry.intermediate_values) == list(range(1, SLOW_EPOCHS + 1))
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
@@ -142,6 +146,6 @@ def test_sigterm_stops_within_an_epoch_leaves_nothing_running_and_exits_0(tmp_pa
     trials = load(path).get_trials()
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert trials[0].state == TrialState.FAIL and "SIGTERM" in trials[0].user_attrs["fail_reason"]
-    assert max(trials[0].intermediate_values) < 6  # stopped early, not at the end of the trial
+    assert max(trials[0].intermediate_values) < SLOW_EPOCHS  # stopped early, not at the end of the trial
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     assert len(waiting) == 1 and waiting[0].system_attrs["failed_trial"] == 0

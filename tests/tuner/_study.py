@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ TINY_TRAIN = {"epochs": 3, "samples_per_epoch": 512, "val_samples": 256, "eval_b
 TINY_SEARCH = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
                "cell": {"choices": ["gru", "lstm"]}, "dropout": {"low": 0.0, "high": 0.2},
                "warmup_ratio": {"low": 0.0, "high": 0.1}, "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True}}
+# architecture search of the dashboard and PostgreSQL tests (the dashboard checks these four params are shown)
+ARCH_TRAIN = {"val_samples": 256, "eval_batch_size": 256, "batch_size": 64, "cell": "gru"}
+ARCH_SEARCH = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "num_layers": {"low": 1, "high": 2},
+               "hidden_dim": {"choices": [8, 16]}, "warmup_ratio": {"low": 0.0, "high": 0.2}}
 
 
 def write_study(tmp: Path, name: str = "t", n_trials: int = 4, storage: str | None = None,
@@ -69,6 +74,67 @@ def reap(*procs: subprocess.Popen) -> None:
             p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
+
+
+class Processes:
+    """``n`` identical `stocktune ARGS` subprocesses (a dashboard, a few workers) whose merged output is
+    read by threads, so no pipe fills up and a failed assert can show every log; stop them in ``close``
+    (SIGTERM, then SIGKILL), from a `finally`."""
+
+    def __init__(self, *args: str, n: int = 1, cwd: Path, env_: dict[str, str]) -> None:
+        self.label = args[0]
+        self.procs: list[subprocess.Popen] = []
+        self.out: list[list[str]] = []
+        self._readers: list[threading.Thread] = []
+        try:
+            for _ in range(n):
+                p = subprocess.Popen([sys.executable, "-m", "tuner.cli", *args], cwd=cwd, env=env_,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                lines: list[str] = []
+                t = threading.Thread(target=self._read, args=(p, lines), daemon=True)
+                t.start()
+                self.procs.append(p)
+                self.out.append(lines)
+                self._readers.append(t)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _read(proc: subprocess.Popen, lines: list[str]) -> None:
+        for line in proc.stdout:  # appended one by one: text() shows a running process's output so far
+            lines.append(line)
+
+    def text(self) -> str:
+        return "\n".join(f"--- {self.label} {i} ---\n" + "".join(lines) for i, lines in enumerate(self.out))
+
+    def wait(self, timeout: float) -> list[int]:
+        """The exit codes, once all have exited (TimeoutExpired after ``timeout`` s); their output is complete."""
+        deadline = time.monotonic() + timeout
+        codes = [p.wait(max(1.0, deadline - time.monotonic())) for p in self.procs]
+        for t in self._readers:
+            t.join(10)
+        return codes
+
+    def wait_until(self, cond, timeout: float, what: str, every: float = 0.2) -> None:
+        """Poll ``cond`` until true; fail at once (with the logs) if a process exits before that."""
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert all(p.poll() is None for p in self.procs) or cond(), \
+                f"a {self.label} exited before {what}:\n{self.text()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.text()}"
+            time.sleep(every)
+
+    def close(self, grace: float = 20) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
 
 
 def wait_for(cond, timeout: float, what: str, every: float = 0.5):

@@ -8,10 +8,7 @@ tab would, so the same run shows that an open dashboard never makes a worker fai
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -21,6 +18,8 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
+from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 N_TRIALS = 3
@@ -29,34 +28,6 @@ PARAMS = ("learning_rate", "num_layers", "hidden_dim", "warmup_ratio")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-
-STUDY = """\
-name = "dash-e2e"
-storage = "sqlite:///{root}/study.db"
-artifacts = "{root}/artifacts"
-n_trials = {n_trials}
-[data]
-source = "sample"
-look_back = 20
-look_ahead = 5
-[train]
-epochs = {epochs}
-samples_per_epoch = 256
-val_samples = 256
-eval_batch_size = 256
-batch_size = 64
-cell = "gru"
-dropout = 0.0
-weight_decay = 0.0001
-[search]
-learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}
-num_layers = {{ low = 1, high = 2 }}
-hidden_dim = {{ choices = [8, 16] }}
-warmup_ratio = {{ low = 0.0, high = 0.2 }}
-[pruner]
-name = "none"
-"""
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -69,54 +40,22 @@ def _get(url: str, timeout: float = 10) -> tuple[int, bytes, str]:
         return r.status, r.read(), r.headers.get("Content-Type", "")
 
 
-class _Output:
-    """Collects a subprocess's merged output in a thread so the pipe never fills up."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._t.start()
-
-    def _read(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(15)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard")
-    study = root / "study.toml"
-    study.write_text(STUDY.format(root=root, n_trials=N_TRIALS, epochs=EPOCHS))
-    env = {**os.environ, "STOCKTUNE_CACHE": str(root / "cache"), "PYTHONUNBUFFERED": "1"}
+    # sampler={}, heartbeat={}: the defaults (TPE seeded 42, 10 s heartbeat), not _study's tiny ones
+    study = write_study(root, name="dash-e2e", n_trials=N_TRIALS, search=ARCH_SEARCH, sampler={}, heartbeat={},
+                        train={**ARCH_TRAIN, "epochs": EPOCHS, "samples_per_epoch": 256, "dropout": 0.0,
+                               "weight_decay": 0.0001})
+    env_ = env(root / "cache")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     dash = worker = None
     stop_polling = threading.Event()
     polls: list[int | str] = []
     try:
-        dash = subprocess.Popen([sys.executable, "-m", "tuner.cli", "dashboard", str(study), "--port", str(port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        dash_out = _Output(dash)
-        deadline = time.monotonic() + 90
-        while "Listening on" not in dash_out.text:
-            assert dash.poll() is None, f"dashboard exited early:\n{dash_out.text}"
-            assert time.monotonic() < deadline, f"dashboard did not start:\n{dash_out.text}"
-            time.sleep(0.2)
+        dash = Processes("dashboard", str(study), "--port", str(port), cwd=root, env_=env_)
+        dash.wait_until(lambda: "Listening on" in dash.text(), 90, "it listened")
 
         def poll() -> None:
             # what an open browser tab does, only faster: list studies, then the study with its trials
@@ -134,10 +73,8 @@ def live(tmp_path_factory):
         pollers = [threading.Thread(target=poll, daemon=True) for _ in range(2)]
         for t in pollers:
             t.start()
-        worker = subprocess.Popen([sys.executable, "-m", "tuner.cli", "worker", str(study), "--threads", "1"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        worker_out = _Output(worker)
-        worker_rc = worker.wait(300)
+        worker = Processes("worker", str(study), "--threads", "1", cwd=root, env_=env_)
+        [worker_rc] = worker.wait(300)
         time.sleep(0.5)
         stop_polling.set()
         for t in pollers:
@@ -145,18 +82,18 @@ def live(tmp_path_factory):
         summaries = json.loads(_get(f"{base}/api/studies")[1])["study_summaries"]
         study_id = next(s["study_id"] for s in summaries if s["study_name"] == "dash-e2e")
         yield SimpleNamespace(root=root, study=study, base=base, study_id=study_id, polls=polls,
-                              worker_rc=worker_rc, worker_out=worker_out, dash_out=dash_out,
-                              summaries=summaries)
+                              worker_rc=worker_rc, worker_out=worker.text(), summaries=summaries)
     finally:
         stop_polling.set()
-        _stop(worker)
-        _stop(dash)
+        for procs in (worker, dash):
+            if procs is not None:
+                procs.close(grace=15)
 
 
 def test_open_dashboard_never_fails_the_worker(live):
-    assert live.worker_rc == 0, live.worker_out.text
-    assert f"{N_TRIALS} complete, 0 pruned, 0 failed" in live.worker_out.text, live.worker_out.text
-    assert "database is locked" not in live.worker_out.text
+    assert live.worker_rc == 0, live.worker_out
+    assert f"{N_TRIALS} complete, 0 pruned, 0 failed" in live.worker_out, live.worker_out
+    assert "database is locked" not in live.worker_out
     study = optuna.load_study(storage=f"sqlite:///{live.root}/study.db", study_name="dash-e2e")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * N_TRIALS
     errors = [p for p in live.polls if p != 200]
@@ -219,8 +156,7 @@ def test_non_local_host_warns_about_authentication(live):
     """Any host but loopback prints the warning before serving (checked with a port that is taken,
     so the command exits 2 right after the warning and leaves nothing running)."""
     port = live.base.rsplit(":", 1)[1]
-    r = subprocess.run([sys.executable, "-m", "tuner.cli", "dashboard", str(live.study), "--host", "0.0.0.0",
-                        "--port", port], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "STOCKTUNE_CACHE": str(live.root / "cache")})
+    r = stocktune("dashboard", str(live.study), "--host", "0.0.0.0", "--port", port, cwd=live.root,
+                  env_=env(live.root / "cache"), timeout=120)
     assert "no authentication" in r.stderr
     assert r.returncode == 2 and "pick another --port" in r.stderr

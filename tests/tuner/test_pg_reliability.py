@@ -6,46 +6,16 @@
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
 
-STUDY = """\
-name = "{name}"
-storage = "{url}"
-artifacts = "{root}/artifacts"
-n_trials = {n_trials}
-[data]
-source = "sample"
-look_back = 20
-look_ahead = 5
-[train]
-epochs = {epochs}
-samples_per_epoch = {samples}
-val_samples = 256
-eval_batch_size = 256
-batch_size = 64
-cell = "gru"
-[search]
-learning_rate = {{ low = 1e-4, high = 1e-2, log = true }}
-num_layers = {{ low = 1, high = 2 }}
-hidden_dim = {{ choices = [8, 16] }}
-warmup_ratio = {{ low = 0.0, high = 0.2 }}
-[pruner]
-name = "none"
-[heartbeat]
-interval = 2
-grace_period = 30
-"""
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 METRIC_ATTRS = ("val_mae", "val_rmse", "val_ic", "val_dir_acc", "val_skill_half", "best_epoch", "samples_per_s")
 
@@ -54,45 +24,22 @@ METRIC_ATTRS = ("val_mae", "val_rmse", "val_ic", "val_dir_acc", "val_skill_half"
 def cache(tmp_path_factory) -> Path:
     """The sample dataset, prepared once for the module (workers then only memory-map it)."""
     root = tmp_path_factory.mktemp("pgcache")
-    study = root / "prep.toml"
-    study.write_text(STUDY.format(name="prep", url="sqlite:///unused.db", root=root, n_trials=1, epochs=1, samples=64))
-    subprocess.run([sys.executable, "-m", "tuner.cli", "prep", "--config", str(study), "--cache", str(root / "cache"),
-                    "--quiet"], check=True, capture_output=True, text=True, timeout=300)
+    study = _write(root, "prep", "sqlite:///unused.db", n_trials=1, epochs=1, samples=64)
+    r = stocktune("prep", "--config", str(study), "--cache", str(root / "cache"), "--quiet", cwd=root, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
     return root / "cache"
 
 
-class Workers:
+def _write(root: Path, name: str, url: str, n_trials: int, epochs: int, samples: int) -> Path:
+    """The study file: [sampler] defaults, a heartbeat that outlasts the 5 s outage."""
+    return write_study(root, name=name, storage=url, n_trials=n_trials, search=ARCH_SEARCH, sampler={},
+                       train={**ARCH_TRAIN, "epochs": epochs, "samples_per_epoch": samples},
+                       heartbeat={"interval": 2, "grace_period": 30})
+
+
+def _workers(study: Path, n: int, cache: Path) -> Processes:
     """N `stocktune worker` subprocesses whose output is collected; always stopped in ``close``."""
-
-    def __init__(self, study: Path, n: int, cache: Path) -> None:
-        env = {**os.environ, "STOCKTUNE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-        self.procs = []
-        self.out: list[list[str]] = []
-        for _ in range(n):
-            p = subprocess.Popen([sys.executable, "-m", "tuner.cli", "worker", str(study), "--threads", "1"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-            lines: list[str] = []
-            threading.Thread(target=lambda p=p, lines=lines: lines.extend(p.stdout), daemon=True).start()
-            self.procs.append(p)
-            self.out.append(lines)
-
-    def wait(self, timeout: float) -> list[int]:
-        deadline = time.monotonic() + timeout
-        return [p.wait(max(1.0, deadline - time.monotonic())) for p in self.procs]
-
-    def text(self) -> str:
-        return "\n".join(f"--- worker {i} ---\n" + "".join(lines) for i, lines in enumerate(self.out))
-
-    def close(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+    return Processes("worker", str(study), "--threads", "1", n=n, cwd=study.parent, env_=env(cache))
 
 
 def _study(url: str, name: str) -> optuna.Study:
@@ -100,20 +47,10 @@ def _study(url: str, name: str) -> optuna.Study:
     return optuna.load_study(storage=storage, study_name=name)
 
 
-def _wait_for(cond, timeout: float, what: str, workers: Workers) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert all(p.poll() is None for p in workers.procs) or cond(), f"a worker exited before {what}:\n{workers.text()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{workers.text()}"
-        time.sleep(0.2)
-
-
 def test_server_restart_mid_study_fails_no_trial(postgres_server, postgres_url, cache, tmp_path):
     n_trials = 6
-    study_file = tmp_path / "restart.toml"
-    study_file.write_text(STUDY.format(name="restart", url=postgres_url, root=tmp_path, n_trials=n_trials,
-                                       epochs=4, samples=1024))
-    workers = Workers(study_file, 2, cache)
+    study_file = _write(tmp_path, "restart", postgres_url, n_trials=n_trials, epochs=4, samples=1024)
+    workers = _workers(study_file, 2, cache)
     try:
         def training() -> bool:
             try:
@@ -122,7 +59,7 @@ def test_server_restart_mid_study_fails_no_trial(postgres_server, postgres_url, 
                 return False
             return any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials)
 
-        _wait_for(training, 240, "a trial to report its first epoch", workers)
+        workers.wait_until(training, 240, "a trial to report its first epoch")
         postgres_server.restart(down_seconds=5)
         codes = workers.wait(300)
     finally:
@@ -142,10 +79,8 @@ def test_server_restart_mid_study_fails_no_trial(postgres_server, postgres_url, 
 
 def test_four_concurrent_workers_lose_and_duplicate_nothing(postgres_url, cache, tmp_path):
     n_trials, n_workers = 8, 4
-    study_file = tmp_path / "four.toml"
-    study_file.write_text(STUDY.format(name="four", url=postgres_url, root=tmp_path, n_trials=n_trials,
-                                       epochs=2, samples=256))
-    workers = Workers(study_file, n_workers, cache)
+    study_file = _write(tmp_path, "four", postgres_url, n_trials=n_trials, epochs=2, samples=256)
+    workers = _workers(study_file, n_workers, cache)
     try:
         codes = workers.wait(300)
     finally:

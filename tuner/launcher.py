@@ -128,13 +128,19 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
 
         bar = tqdm(total=cfg.n_trials, desc=cfg.name, unit="trial", disable=not progress, file=sys.stderr,
                    dynamic_ncols=True)
+        # in a log file (no terminal) redraw only when the counts change, not every poll
+        redraw_always = sys.stderr.isatty()
+        last = None
         while any(p.poll() is None for _, p, _ in procs):
             try:
-                done, running, failed, best = with_retries(lambda: _progress_counts(study), "polling progress",
-                                                           max_wait=5)
-                bar.n = min(done, cfg.n_trials)
-                bar.set_postfix_str(f"running={running} failed={failed} best={'-' if best is None else f'{best:.5g}'}")
-                bar.refresh()
+                counts = with_retries(lambda: _progress_counts(study), "polling progress", max_wait=5)
+                if redraw_always or counts != last:
+                    done, running, failed, best = last = counts
+                    bar.n = min(done, cfg.n_trials)
+                    bar.set_postfix_str(
+                        f"running={running} failed={failed} best={'-' if best is None else f'{best:.5g}'}",
+                        refresh=False)
+                    bar.refresh()
             except Exception:  # noqa: BLE001 - the bar is cosmetic; the workers go on
                 pass
             time.sleep(2.0)

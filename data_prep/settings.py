@@ -14,17 +14,17 @@ from .errors import InputError
 
 T = TypeVar("T")
 
-__all__ = ["from_mapping", "to_mapping", "check"]
+__all__ = ["from_mapping", "to_mapping", "check", "coerce"]
 
 
-def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
+def coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     """Return (ok, coerced value). Ints are accepted for floats; lists for tuples."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return True, value
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
-            ok, v = _type_ok(value, arg)
+            ok, v = coerce(value, arg)
             if ok:
                 return True, v
         return False, value
@@ -39,7 +39,7 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
         inner = args[0] if args else Any
         out = []
         for item in value:
-            ok, v = _type_ok(item, inner)
+            ok, v = coerce(item, inner)
             if not ok:
                 return False, value
             out.append(v)
@@ -81,7 +81,7 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str) ->
         )
     kwargs = {}
     for key, value in mapping.items():
-        ok, coerced = _type_ok(value, hints[key])
+        ok, coerced = coerce(value, hints[key])
         if not ok:
             raise InputError(
                 f"{key} must be of type {_type_name(hints[key])}, but got {key}={value!r} ({where})."

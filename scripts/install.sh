@@ -10,7 +10,7 @@ command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${apt_pkgs[@]}"
+  apt-get install -y -q "${apt_pkgs[@]}"
 fi
 
 python3 -m pip install -q torch==2.13.0

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import optuna
 
 from data_prep.errors import InputError
-from data_prep.settings import _type_ok  # the same type rules as every other config table
+from data_prep.settings import coerce  # the same type rules as every other config table
 from model.config import TrainConfig
 
 __all__ = ["FloatRange", "IntRange", "Choice", "Fixed", "Dimension", "DEFAULT_SPACE", "parse_search",
@@ -121,7 +121,7 @@ def _base_type(tp: Any) -> Any:
 def _parse_one(name: str, spec: Any, tp: Any, where: str) -> Dimension:
     base = _base_type(tp)
     if not isinstance(spec, Mapping):
-        ok, value = _type_ok(spec, tp)
+        ok, value = coerce(spec, tp)
         if not ok:
             raise InputError(f"{name} must be a {getattr(base, '__name__', base)} value or a table like "
                              f"{{ low = ..., high = ... }} or {{ choices = [...] }}, but got {name}={spec!r} ({where}).")
@@ -136,7 +136,7 @@ def _parse_one(name: str, spec: Any, tp: Any, where: str) -> Dimension:
             raise InputError(f"{name}.choices must be a non-empty list, but got choices={choices!r} ({where}).")
         out = []
         for c in choices:
-            ok, value = _type_ok(c, tp)
+            ok, value = coerce(c, tp)
             if not ok or isinstance(value, (list, dict)):
                 raise InputError(f"{name}.choices must hold {getattr(base, '__name__', base)} values, but got "
                                  f"{c!r} ({where}).")

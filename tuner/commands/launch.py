@@ -15,8 +15,13 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
+    add_worker_options(p)
+
+
+def add_worker_options(p: argparse.ArgumentParser) -> None:
+    """The flags `launch` and `tune` share: how many local workers and what each one overrides."""
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes (default: [worker] n_workers of the study, else 2)")
+                   help="local worker processes (default: [worker] n_workers of the study, else 2)")
     p.add_argument("--workers-per-gpu", type=int, default=None, metavar="K", help="workers sharing one GPU")
     p.add_argument("--n-trials", type=int, default=None, metavar="N", help="override the global budget")
     p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")

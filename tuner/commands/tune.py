@@ -19,13 +19,9 @@ DEFAULT_STUDY = "studies/sample.toml"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", nargs="?", default=DEFAULT_STUDY,
                    help=f"the study file (default: {DEFAULT_STUDY})")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local worker processes (default: the study's [worker] n_workers)")
-    p.add_argument("--workers-per-gpu", type=int, default=None, metavar="K", help="workers sharing one GPU")
-    p.add_argument("--n-trials", type=int, default=None, metavar="N", help="override the global budget")
-    p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-worker timeout in seconds")
-    p.add_argument("--threads", type=int, default=None, metavar="T", help="CPU threads per worker")
+    from tuner.commands.launch import add_worker_options
+
+    add_worker_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

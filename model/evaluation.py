@@ -29,7 +29,7 @@ from data_prep.errors import InputError
 
 from .calibration import calibration_table
 from .config import TrainConfig
-from .metrics import MIN_IC_GROUP, regression_metrics
+from .metrics import per_date_ic, regression_metrics
 
 __all__ = ["LEAK_Z", "Score", "Evaluation", "score_predictions", "per_date_ic", "ic_standard_error", "shuffle_training_labels",
            "train_control", "evaluate_split", "leak_check"]
@@ -53,32 +53,6 @@ class Evaluation:
 
     result: dict[str, Any]
     series: dict[str, dict[str, np.ndarray]]
-
-
-def per_date_ic(pred: np.ndarray, target: np.ndarray, dates: np.ndarray,
-                min_group: int = MIN_IC_GROUP) -> tuple[np.ndarray, np.ndarray]:
-    """(dates, Spearman IC of each date), sorted by date, with ``model.metrics.rank_ic``'s rules.
-
-    ``rank_ic`` returns only the mean and ICIR; the standard error and the IC-over-time plot need
-    the series itself. Same rules: dates with fewer than ``min_group`` windows or a constant target
-    are left out, a constant prediction counts as 0 (a test checks the mean equals ``rank_ic``).
-    """
-    import pandas as pd
-
-    df = pd.DataFrame({"d": np.asarray(dates, "datetime64[D]"), "p": np.asarray(pred, np.float64),
-                       "t": np.asarray(target, np.float64)})
-    df = df[df.groupby("d")["p"].transform("size") >= min_group]
-    if df.empty:
-        return np.array([], "datetime64[D]"), np.array([], np.float64)
-    g = df.groupby("d")
-    df = df.assign(rp=g["p"].rank(method="average"), rt=g["t"].rank(method="average"))
-    df = df.assign(rp=df["rp"] - df.groupby("d")["rp"].transform("mean"),
-                   rt=df["rt"] - df.groupby("d")["rt"].transform("mean"))
-    s = df.assign(pt=df["rp"] * df["rt"], pp=df["rp"] ** 2, tt=df["rt"] ** 2).groupby("d")[["pt", "pp", "tt"]].sum()
-    vp, vt = s["pp"].to_numpy(), s["tt"].to_numpy()
-    keep = vt > 1e-12
-    ic = np.where(vp > 1e-12, s["pt"].to_numpy() / np.sqrt(np.maximum(vp * vt, 1e-300)), 0.0)
-    return np.asarray(s.index.to_numpy()[keep], "datetime64[D]"), ic[keep]
 
 
 def ic_standard_error(ic: np.ndarray, lag: int = 0) -> float:

@@ -10,39 +10,46 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["regression_metrics", "rank_ic", "MIN_IC_GROUP"]
+__all__ = ["regression_metrics", "rank_ic", "per_date_ic", "MIN_IC_GROUP"]
 
 # fewer tickers on a date than this and its Spearman correlation is too coarse to average in
 MIN_IC_GROUP = 3
+
+
+def per_date_ic(pred: np.ndarray, target: np.ndarray, dates: np.ndarray,
+                min_group: int = MIN_IC_GROUP) -> tuple[np.ndarray, np.ndarray]:
+    """(dates, Spearman correlation of each date), sorted by date: the series behind ``rank_ic``.
+
+    Dates with fewer than ``min_group`` windows, or a constant target, are left out. A constant
+    prediction on a date counts as IC 0: it ranks nothing. The evaluation needs the series itself
+    (standard error, IC over time); training only its mean and ICIR.
+    """
+    dates = np.asarray(dates)
+    df = pd.DataFrame({"d": dates, "p": np.asarray(pred, np.float64), "t": np.asarray(target, np.float64)})
+    df = df[df.groupby("d")["p"].transform("size").to_numpy() >= min_group]
+    if df.empty:
+        return dates[:0], np.array([], np.float64)
+    g = df.groupby("d")
+    rp = g["p"].rank(method="average").to_numpy()
+    rt = g["t"].rank(method="average").to_numpy()
+    r = pd.DataFrame({"d": df["d"].to_numpy(), "p": rp, "t": rt, "pp": rp * rp, "tt": rt * rt, "pt": rp * rt})
+    s = r.groupby("d").agg(n=("p", "size"), p=("p", "sum"), t=("t", "sum"),
+                           pp=("pp", "sum"), tt=("tt", "sum"), pt=("pt", "sum"))
+    cov = (s["pt"] - s["p"] * s["t"] / s["n"]).to_numpy()
+    vp = (s["pp"] - s["p"] ** 2 / s["n"]).to_numpy()
+    vt = (s["tt"] - s["t"] ** 2 / s["n"]).to_numpy()
+    keep = vt > 1e-12
+    ic = np.where(vp > 1e-12, cov / np.sqrt(np.maximum(vp * vt, 1e-300)), 0.0)
+    return s.index.to_numpy().astype(dates.dtype)[keep], ic[keep]  # pandas widens datetime64[D]
 
 
 def rank_ic(pred: np.ndarray, target: np.ndarray, dates: np.ndarray,
             min_group: int = MIN_IC_GROUP) -> tuple[float, float, int]:
     """Mean per-date Spearman correlation, its ICIR (mean / std over dates) and the number of dates used.
 
-    Dates with fewer than ``min_group`` windows, or a constant target, are skipped. A constant
-    prediction on a date counts as IC 0: it ranks nothing. Returns (0, 0, 0) when no date qualifies.
+    The dates' rules are ``per_date_ic``'s. Returns (0, 0, 0) when no date qualifies.
     """
-    df = pd.DataFrame({"d": np.asarray(dates), "p": np.asarray(pred, np.float64),
-                       "t": np.asarray(target, np.float64)})
-    g = df.groupby("d", sort=False)
-    n = g["p"].transform("size").to_numpy()
-    keep = n >= min_group
-    if not keep.any():
-        return 0.0, 0.0, 0
-    df = df[keep]
-    g = df.groupby("d", sort=False)
-    rp = g["p"].rank(method="average").to_numpy()
-    rt = g["t"].rank(method="average").to_numpy()
-    r = pd.DataFrame({"d": df["d"].to_numpy(), "p": rp, "t": rt, "pp": rp * rp, "tt": rt * rt, "pt": rp * rt})
-    s = r.groupby("d", sort=False).agg(n=("p", "size"), p=("p", "sum"), t=("t", "sum"),
-                                       pp=("pp", "sum"), tt=("tt", "sum"), pt=("pt", "sum"))
-    cov = s["pt"] - s["p"] * s["t"] / s["n"]
-    vp = s["pp"] - s["p"] ** 2 / s["n"]
-    vt = s["tt"] - s["t"] ** 2 / s["n"]
-    valid = (vt > 1e-12).to_numpy()
-    ic = np.where(vp.to_numpy() > 1e-12, cov.to_numpy() / np.sqrt(np.maximum(vp * vt, 1e-300).to_numpy()), 0.0)
-    ic = ic[valid]
+    _, ic = per_date_ic(pred, target, dates, min_group)
     if ic.size == 0:
         return 0.0, 0.0, 0
     mean = float(ic.mean())

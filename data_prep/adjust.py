@@ -98,29 +98,30 @@ def _events_factor(panel: Panel, events: pd.DataFrame) -> tuple[np.ndarray, list
     return np.exp(-log_div), adjustments
 
 
-def _window_median(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """nanmedian of values[c + o] over offsets o, restricted to rows in [lo, hi) where ``valid``."""
+def _window(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
+            hi: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values[c + o], usable) for each center c and offset o: usable = inside [lo, hi) and ``valid``."""
     idx = centers[:, None] + offsets[None, :]
     ok = (idx >= lo[:, None]) & (idx < hi[:, None])
     idx = np.clip(idx, 0, len(values) - 1)
-    ok &= valid[idx]
-    w = np.where(ok, values[idx], np.nan)
+    return values[idx], ok & valid[idx]
+
+
+def _window_median(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
+                   hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """nanmedian of values[c + o] over offsets o, restricted to rows in [lo, hi) where ``valid``."""
+    w, ok = _window(values, valid, centers, lo, hi, offsets)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (edges, halts) give NaN: fine
-        return np.nanmedian(w, axis=1)
+        return np.nanmedian(np.where(ok, w, np.nan), axis=1)
 
 
 def _window_mean(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
                  hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """mean of values[c + o] over offsets o, restricted to rows in [lo, hi) where ``valid``; NaN if none."""
-    idx = centers[:, None] + offsets[None, :]
-    ok = (idx >= lo[:, None]) & (idx < hi[:, None])
-    idx = np.clip(idx, 0, len(values) - 1)
-    ok &= valid[idx]
-    total = np.where(ok, values[idx], 0.0).sum(axis=1)
+    w, ok = _window(values, valid, centers, lo, hi, offsets)
     count = ok.sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, np.where(ok, w, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
 def detect_splits(panel: Panel) -> pd.DataFrame:

@@ -33,11 +33,13 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY common ./common
 COPY data_prep ./data_prep
 COPY model ./model
 COPY tuner ./tuner
+COPY cli ./cli
 COPY studies ./studies
-RUN pip install . && python3 -c "import data_prep, model, tuner.cli"
+RUN pip install . && python3 -c "import common, data_prep, model, tuner, cli.main"
 
 # runs/ (dataset cache, artifacts, checkpoints) is the shared volume; owned by the unprivileged user
 RUN useradd --create-home --uid 1000 stocktune && mkdir -p /app/runs && chown stocktune:stocktune /app/runs

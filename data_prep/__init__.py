@@ -7,7 +7,7 @@ from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key
 from .config import TARGET_METHODS, PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
-from .errors import InputError
+from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
 from .pipeline import PrepResult, build_dataset, featurize_for_inference, min_rows, prepare

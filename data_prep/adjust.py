@@ -27,7 +27,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from common.errors import InputError
 from .panel import Panel
 
 __all__ = ["adjust", "apply_factors", "detect_splits", "DETECT_RATIOS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .settings import check, from_mapping, to_mapping
+from common.settings import check, from_mapping, to_mapping
 
 __all__ = ["PrepConfig", "TARGET_METHODS"]
 

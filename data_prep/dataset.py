@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from common.errors import InputError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from common.env import get as get_env
+
 from .panel import Panel
 from .windows import row_starts
 
@@ -306,7 +308,7 @@ def compute_features(panel: Panel, progress: Callable[[int, int], None] | None =
 
 def _threads() -> int:
     """Worker threads for the feature blocks: the cores this process may use (STOCKTUNE_PREP_THREADS caps it)."""
-    env = os.environ.get("STOCKTUNE_PREP_THREADS", "")
+    env = get_env("STOCKTUNE_PREP_THREADS") or ""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -23,7 +23,7 @@ import numpy as np
 from .cache import PREP_VERSION, build_once, cache_key, is_complete, open_array, save_array
 from .config import PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
-from .errors import InputError
+from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
 from .report import per_ticker_volatility, split_stats, write_report

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from common.errors import InputError
 from .panel import Panel
 from .synthetic import GENERATOR_VERSION, generate
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .config import PrepConfig
 from .dataset import SPLITS
-from .errors import InputError
+from common.errors import InputError
 from .panel import Panel
 
 __all__ = ["SplitPlan", "split_windows", "trading_days"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import InputError
+from common.errors import InputError
 from .panel import Panel
 from .sources import RawInput, describe_row
 

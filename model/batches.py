@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from data_prep.dataset import PreparedDataset
-from data_prep.errors import InputError
+from common.errors import InputError
 
 __all__ = ["feature_tensor", "gather_windows", "check_windows"]
 

@@ -5,25 +5,20 @@ Everything in it is a tensor, a number, a string or a list/dict of those, so tha
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from data_prep.errors import InputError
+from common.errors import InputError
+from common.files import write_atomic
 
 __all__ = ["save_atomic", "load_checkpoint"]
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """torch.save through a temp file + os.replace: a crash mid-write never leaves a torn checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

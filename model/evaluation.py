@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from data_prep.dataset import PreparedDataset, SplitArrays
-from data_prep.errors import InputError
+from common.errors import InputError
 
 from .calibration import calibration_table
 from .config import TrainConfig

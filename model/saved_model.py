@@ -9,14 +9,14 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from data_prep.errors import InputError
+from common.errors import InputError
+from common.files import write_json_atomic
 
 from .checkpoint import save_atomic
 from .config import TrainConfig
@@ -33,21 +33,15 @@ class LoadedModel:
     extra: dict[str, Any]
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
 def save_model(directory: str | Path, net: StockRNN, cfg: TrainConfig, dataset_meta: dict[str, Any],
                extra: dict[str, Any] | None = None) -> Path:
     """Write the model directory (each file atomically; weights last-but-one, extra.json last)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    _write_json(d / "config.json", cfg.to_mapping())
-    _write_json(d / "dataset_meta.json", dataset_meta)
+    write_json_atomic(d / "config.json", cfg.to_mapping(), sort_keys=True)
+    write_json_atomic(d / "dataset_meta.json", dataset_meta, sort_keys=True)
     save_atomic({k: v.detach().cpu() for k, v in net.state_dict().items()}, d / "model.pt")
-    _write_json(d / "extra.json", extra or {})
+    write_json_atomic(d / "extra.json", extra or {}, sort_keys=True)
     return d
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from data_prep.dataset import PreparedDataset
-from data_prep.errors import InputError
+from common.errors import InputError
 
 from .batches import check_windows, feature_tensor, gather_windows
 from .checkpoint import load_checkpoint, save_atomic

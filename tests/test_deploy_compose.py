@@ -13,7 +13,7 @@ import pytest
 
 import yaml  # noqa: E402  (the test extra installs PyYAML)
 
-from tuner.cli import COMMANDS, build_parser  # noqa: E402
+from cli.main import COMMANDS, build_parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

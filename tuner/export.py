@@ -14,12 +14,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from model.config import TrainConfig
 
 from .objective import VALIDATION_METRICS
 from .retry import with_retries
-from .runconfig import write_toml_atomic
+from model.run_file import write_toml_atomic
 from .space import Fixed
 from .status import load_existing_study
 from .study_config import StudyConfig

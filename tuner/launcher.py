@@ -114,7 +114,7 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
                 env["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
             if plan.cuda_visible_devices is not None:
                 env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
-            cmd = [sys.executable, "-m", "tuner.cli"] + (["-v"] if verbose else []) + [
+            cmd = [sys.executable, "-m", "cli"] + (["-v"] if verbose else []) + [
                 "worker", str(study_path), "--threads", str(plan.threads)] + list(extra_args or [])
             log_path = log_dir / f"worker-{plan.index}.log"
             with open(log_path, "ab") as fh:

@@ -17,6 +17,8 @@ from typing import Any
 
 import optuna
 
+from common.files import json_safe
+
 from .retry import with_retries
 from .signals import StopFlag
 from .space import suggest
@@ -49,19 +51,6 @@ def _package_version() -> str:
         return metadata.version("stocktune")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _json_number(v: Any) -> Any:
-    """JSON-serialisable scalars only (numpy floats -> float; NaN/inf -> None)."""
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return v
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    if not math.isfinite(f):
-        return None
-    return int(f) if isinstance(v, int) else f
 
 
 def _checkpoint_epoch(path: Path) -> int | None:
@@ -167,14 +156,14 @@ class Objective:
     def _result_attrs(self, result: Any) -> dict[str, Any]:
         best = dict(result.best_metrics or {})
         history = list(result.history or [])
-        attrs = {k: _json_number(best.get(k)) for k in VALIDATION_METRICS if k in best}
+        attrs = {k: json_safe(best.get(k)) for k in VALIDATION_METRICS if k in best}
         rates = [float(h["samples_per_s"]) for h in history if h.get("samples_per_s")]
         rss = [float(h["rss_mb"]) for h in history if h.get("rss_mb") is not None]
         attrs.update(
-            best_epoch=_json_number(result.best_epoch),
+            best_epoch=json_safe(result.best_epoch),
             epochs_run=int(max((h.get("epoch", 0) for h in history), default=0)),
-            samples_per_s=_json_number(sorted(rates)[len(rates) // 2]) if rates else None,
-            peak_rss_mb=_json_number(max(rss)) if rss else None,
+            samples_per_s=json_safe(sorted(rates)[len(rates) // 2]) if rates else None,
+            peak_rss_mb=json_safe(max(rss)) if rss else None,
             device=str(getattr(result, "device", "")),
         )
         return attrs

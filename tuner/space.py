@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 import optuna
 
-from data_prep.errors import InputError
-from data_prep.settings import coerce  # the same type rules as every other config table
+from common.errors import InputError
+from common.settings import coerce  # the same type rules as every other config table
 from model.config import TrainConfig
 
 __all__ = ["FloatRange", "IntRange", "Choice", "Fixed", "Dimension", "DEFAULT_SPACE", "parse_search",

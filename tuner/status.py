@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 from .heartbeat import last_heartbeats
 from .objective import VALIDATION_METRICS

@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 from .retry import with_retries
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from data_prep.errors import InputError
-from data_prep.settings import check, from_mapping, to_mapping
+from common.errors import InputError
+from common.settings import check, from_mapping, to_mapping
 from model.config import TrainConfig
 
-from .runconfig import DataSpec, parse_data, read_toml
+from model.run_file import DataSpec, parse_data, read_toml
 from .space import Dimension, parse_search
 from .storage import validate_storage_url
 

@@ -21,10 +21,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from common import env
+
 from .heartbeat import Heartbeat, last_heartbeats
 from .objective import Objective, TrialInterrupted, checkpoint_path, lineage_of
 from .retry import with_retries
-from .runconfig import default_cache_root
+from common.env import cache_root as default_cache_root
 from .signals import StopFlag
 from .storage import artifact_store, load_or_create_study, retry_callback
 from .strategy import make_sampler
@@ -142,7 +144,7 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
 def worker_index_from_env() -> int:
     """$STOCKTUNE_WORKER_INDEX (set by `launch`), else an offset derived from the pid: workers started
     by hand must not share a sampler seed, or their random start-up trials would be identical."""
-    value = os.environ.get("STOCKTUNE_WORKER_INDEX")
+    value = env.get("STOCKTUNE_WORKER_INDEX")
     if value is not None and value.isdigit():
         return int(value)
     return 1 + os.getpid() % 100_000

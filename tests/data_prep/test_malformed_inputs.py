@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from data_prep.sources import load_source
 from data_prep.validate import validate
 
@@ -141,7 +141,7 @@ def cli_results(tmp_path_factory):
                 collect(running[0])
             source, file = _write(case, root)
             out, cache = root / case.id / "out", root / case.id / "cache"
-            cmd = [sys.executable, "-m", "tuner.cli", "prep", "--data", str(source), "--out", str(out),
+            cmd = [sys.executable, "-m", "cli", "prep", "--data", str(source), "--out", str(out),
                    "--cache", str(cache), "--quiet"]
             procs[case.id] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                                env=env, cwd=root), out, cache, file)

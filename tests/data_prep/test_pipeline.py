@@ -13,7 +13,7 @@ import pytest
 
 import data_prep.pipeline as pipeline
 from data_prep import PrepConfig, PreparedDataset, featurize_for_inference, prepare
-from data_prep.errors import InputError
+from common.errors import InputError
 from data_prep.features import WARMUP
 from data_prep.report import PLOTS
 from _market import random_walk_panel

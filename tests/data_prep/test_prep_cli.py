@@ -12,7 +12,7 @@ SOURCE = "synthetic:tickers=30,days=800,seed=4"
 
 def stocktune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STOCKTUNE_CACHE": str(cwd / "envcache")}
-    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=180)
 
 

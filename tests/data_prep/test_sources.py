@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from data_prep.sources import load_events, load_source, parse_synthetic_spec
 from data_prep.synthetic import generate
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data_prep.config import PrepConfig
-from data_prep.errors import InputError
+from common.errors import InputError
 from data_prep.features import WARMUP
 from data_prep.split import split_windows
 from data_prep.synthetic import generate

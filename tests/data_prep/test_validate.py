@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from data_prep.sources import load_source
 from data_prep.validate import validate
 

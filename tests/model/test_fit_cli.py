@@ -44,7 +44,7 @@ def cache(tmp_path_factory) -> Path:
 
 def stocktune(*args: str, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "STOCKTUNE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "tuner.cli", "fit", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", "fit", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

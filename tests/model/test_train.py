@@ -9,7 +9,7 @@ import torch
 
 import model
 from data_prep.dataset import PreparedDataset, SplitArrays
-from data_prep.errors import InputError
+from common.errors import InputError
 from model import TIMING_KEYS, NonFiniteLoss, fit, load_model, predict, save_model
 
 from _harness import make_dataset, tiny_cfg

@@ -49,14 +49,14 @@ def env(cache: Path) -> dict[str, str]:
 
 
 def stocktune(*args: str, cwd: Path, env_: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=cwd, env=env_, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env_, capture_output=True,
                           text=True, timeout=timeout)
 
 
 def start(*args: str, cwd: Path, env_: dict[str, str], log: Path) -> subprocess.Popen:
     fh = open(log, "ab")
     try:
-        return subprocess.Popen([sys.executable, "-m", "tuner.cli", "-v", *args], cwd=cwd, env=env_, stdout=fh,
+        return subprocess.Popen([sys.executable, "-m", "cli", "-v", *args], cwd=cwd, env=env_, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         fh.close()
@@ -88,7 +88,7 @@ class Processes:
         self._readers: list[threading.Thread] = []
         try:
             for _ in range(n):
-                p = subprocess.Popen([sys.executable, "-m", "tuner.cli", *args], cwd=cwd, env=env_,
+                p = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=cwd, env=env_,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 lines: list[str] = []
                 t = threading.Thread(target=self._read, args=(p, lines), daemon=True)

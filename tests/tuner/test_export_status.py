@@ -8,9 +8,9 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from tuner.export import export_best
-from tuner.runconfig import load_run_config
+from model.run_file import load_run_config
 from tuner.study_config import load_study_config
 from tuner.status import study_status
 

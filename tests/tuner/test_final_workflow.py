@@ -1,6 +1,6 @@
 """From the best config to a model in use, through the CLI: fit --final -> evaluate -> predict.
 
-Everything runs as a subprocess of `python -m tuner.cli` on the real sample data with a tiny model
+Everything runs as a subprocess of `python -m cli` on the real sample data with a tiny model
 (hidden 16, 2 epochs, a few thousand samples per epoch), sharing one prepared-dataset cache and
 one trained model directory per module to stay within the test budget.
 """
@@ -42,7 +42,7 @@ best_epoch = 2
 
 
 def cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -156,7 +156,7 @@ def test_predict_on_a_past_date_skips_tickers_not_listed_yet(model_dir, cache_en
 
 def test_full_windows_need_look_back_rows_after_the_warm_up_and_finite_features():
     from data_prep.dataset import PreparedDataset
-    from tuner.commands.predict import full_window_rows
+    from cli.predict import full_window_rows
 
     # ticker A: 12 rows, B: 6 rows, C: 12 rows with a NaN feature 2 rows before the last day
     n = {"A": 12, "B": 6, "C": 12}

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from tuner.retry import is_transient, with_retries
 from tuner.storage import mask_url, open_storage, validate_storage_url
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from data_prep.errors import InputError
+from common.errors import InputError
 from tuner.space import DEFAULT_SPACE, Choice, FloatRange, Fixed, IntRange
 from tuner.study_config import load_study_config
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 FORMATS = ("table", "csv", "json")
 
@@ -105,7 +105,7 @@ def score_rows(dataset, rows: np.ndarray, net, batch_size: int, device: str | No
 def run(args: argparse.Namespace) -> int:
     import data_prep
 
-    from tuner.commands.evaluate import check_model_dir, load_model_dir
+    from cli.evaluate import check_model_dir, load_model_dir
 
     if args.top is not None and args.top < 1:
         raise InputError(f"--top must be a positive integer, but got --top={args.top}.")

@@ -6,7 +6,6 @@ in one place.
 """
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +14,11 @@ from typing import Any, Mapping
 import tomli_w
 
 from data_prep.config import PrepConfig
-from data_prep.errors import InputError
+from common.errors import InputError
+from common.files import write_text_atomic
 from model.config import TrainConfig
 
-__all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "load_run_config", "write_toml_atomic",
-           "default_cache_root"]
-
-
-def default_cache_root() -> Path:
-    """Where prepared datasets live: $STOCKTUNE_CACHE, else runs/cache under the current directory."""
-    return Path(os.environ.get("STOCKTUNE_CACHE", "runs/cache"))
+__all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "load_run_config", "write_toml_atomic"]
 
 
 @dataclass(frozen=True)
@@ -85,12 +79,7 @@ def load_run_config(path: str | Path, train_overrides: Mapping[str, Any] | None 
 
 def write_toml_atomic(doc: Mapping[str, Any], path: str | Path) -> Path:
     """Write TOML through a temp file + rename so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(tomli_w.dumps(_drop_none(doc)))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, tomli_w.dumps(_drop_none(doc)))
 
 
 def _drop_none(obj: Any) -> Any:

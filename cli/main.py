@@ -1,6 +1,6 @@
 """The `stocktune` command line: one registry of subcommands, one error path.
 
-Each subcommand is a module in ``tuner/commands`` with a docstring (its help), ``add_arguments``
+Each subcommand is a module of this package with a docstring (its help), ``add_arguments``
 and ``run(args) -> int``. Modules are imported lazily so that `stocktune --help` does not pay for
 importing torch. Any ``InputError`` becomes a one-line message on stderr and exit code 2;
 ``--debug`` shows the traceback instead.
@@ -13,9 +13,9 @@ import logging
 import sys
 from types import ModuleType
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
-# name -> module under tuner.commands (the order is the order of --help)
+# name -> module under cli (the order is the order of --help)
 COMMANDS: dict[str, str] = {
     "prep": "prep",
     "fit": "fit",
@@ -30,13 +30,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"tuner.commands.{COMMANDS[name]}")
-    except ModuleNotFoundError as e:
-        if e.name == f"tuner.commands.{COMMANDS[name]}":
-            return None  # not built yet
-        raise
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(f"cli.{COMMANDS[name]}")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -50,8 +45,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=f"see `stocktune {name} --help`")
             continue
         mod = _load(name)
-        if mod is None:
-            continue
         doc = (mod.__doc__ or "").strip()
         p = sub.add_parser(name, help=doc.split("\n")[0], description=doc,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +74,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stocktune {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

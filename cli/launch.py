@@ -44,7 +44,7 @@ def worker_args(args: argparse.Namespace) -> list[str]:
 
 
 def resolve(args: argparse.Namespace):
-    from data_prep.errors import InputError
+    from common.errors import InputError
     from tuner.study_config import load_study_config
 
     cfg = load_study_config(args.study, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout)

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 CONTROL_SEED = 12345
 
@@ -86,7 +86,7 @@ def load_dataset_for(loaded, model_dir: Path, cache: str | None, progress: bool 
     """The prepared dataset the model was trained on, through the content-addressed cache."""
     import data_prep
     from data_prep.config import PrepConfig
-    from tuner.runconfig import default_cache_root
+    from common.env import cache_root as default_cache_root
 
     meta = loaded.meta
     source = meta["source"]

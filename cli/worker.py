@@ -11,15 +11,16 @@ example: stocktune worker studies/sample.toml --threads 2
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from common import env
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
     p.add_argument("--n-trials", type=int, default=None, metavar="N",
                    help="override the study's global budget (COMPLETE + PRUNED trials)")
-    p.add_argument("--storage", default=os.environ.get("STOCKTUNE_WORKER_STORAGE"), metavar="URL",
+    p.add_argument("--storage", default=env.get("STOCKTUNE_WORKER_STORAGE"), metavar="URL",
                    help="override the study's storage URL (sqlite:///PATH or postgresql+psycopg://...); "
                         "default $STOCKTUNE_WORKER_STORAGE (how `launch` passes it, out of sight of `ps`)")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep.errors import InputError
+    from common.errors import InputError
     from tuner.study_config import load_study_config
     from tuner.worker import run_worker
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ def _fmt(v: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuner.runconfig import default_cache_root, load_run_config
+    from common.env import cache_root as default_cache_root
+    from model.run_file import load_run_config
 
     if args.epochs is not None and args.epochs < 1:
         raise InputError(f"--epochs must be >= 1, but got --epochs {args.epochs}.")

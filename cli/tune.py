@@ -19,16 +19,16 @@ DEFAULT_STUDY = "studies/sample.toml"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", nargs="?", default=DEFAULT_STUDY,
                    help=f"the study file (default: {DEFAULT_STUDY})")
-    from tuner.commands.launch import add_worker_options
+    from cli.launch import add_worker_options
 
     add_worker_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from data_prep import prepare
-    from tuner.commands.launch import resolve, worker_args
+    from cli.launch import resolve, worker_args
     from tuner.launcher import launch
-    from tuner.runconfig import default_cache_root
+    from common.env import cache_root as default_cache_root
     from tuner.status import format_status, study_status
 
     cfg, n, k, threads = resolve(args)

@@ -52,9 +52,10 @@ def _summary(result) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.config import PrepConfig
-    from data_prep.errors import InputError
+    from common.errors import InputError
     from data_prep.pipeline import prepare
-    from tuner.runconfig import default_cache_root, parse_data, read_toml
+    from common.env import cache_root as default_cache_root
+    from model.run_file import parse_data, read_toml
 
     if args.config:
         doc = read_toml(args.config)

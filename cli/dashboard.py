@@ -26,7 +26,7 @@ import threading
 from types import FrameType
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from data_prep.errors import InputError
+from common.errors import InputError
 
 log = logging.getLogger("stocktune.dashboard")
 
@@ -60,8 +60,8 @@ class _QuietHandler(WSGIRequestHandler):
 def run(args: argparse.Namespace) -> int:
     from optuna_dashboard import wsgi
 
-    from ..storage import artifact_store, open_storage
-    from ..study_config import load_study_config
+    from tuner.storage import artifact_store, open_storage
+    from tuner.study_config import load_study_config
 
     if not 0 <= args.port < 65536:
         raise InputError(f"--port must be 0-65535, but got --port={args.port}.")

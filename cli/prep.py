@@ -13,13 +13,11 @@ examples:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["add_arguments", "run"]
-
-REPORT_FILES = ("report.md", "report.json", "target_hist.png", "target_qq.png", "volatility_hist.png")
+from common.env import cache_root
+from common.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,59 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _summary(result) -> str:
-    rep = result.report
-    lines = [
-        f"dataset: {result.path} ({'cache hit' if result.cached else 'built'})",
-        f"source: {rep['source']}  rows: {rep['n_rows']:,}  tickers: {rep['n_tickers']:,}  "
-        f"features: {len(rep['features'])}  target: {rep['target_method']}  purge gap: {rep['purge_gap_days']} days",
-    ]
-    for s in ("train", "val", "test"):
-        sp = rep["splits"][s]
-        lines.append(f"  {s:5s} {sp['start']} .. {sp['end']}  windows {sp['n_windows']:>10,}  "
-                     f"target KS {sp['target_ks_stat']:.4f} (p={sp['target_ks_p']:.3g})")
-    if rep.get("skipped"):
-        lines.append(f"skipped tickers: {len(rep['skipped'])} (see report.md)")
-    if rep.get("adjustments"):
-        lines.append(f"adjustments: {len(rep['adjustments'])} (see report.md)")
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
-    from data_prep.config import PrepConfig
-    from common.errors import InputError
     from data_prep.pipeline import prepare
-    from common.env import cache_root as default_cache_root
-    from model.run_file import parse_data, read_toml
+    from data_prep.report import copy_report, summary_text
+    from model.run_file import data_spec_of
 
-    if args.config:
-        doc = read_toml(args.config)
-        table = dict(doc.get("data") or {})
-        if not table and not args.data:
-            raise InputError(f"{args.config} has no [data] table; add one (source = \"sample\") or pass --data.")
-        if args.data:
-            table["source"] = args.data
-        spec = parse_data(table, f"{args.config}, [data]")
-        source, cfg = spec.source, spec.prep
-    elif args.data:
-        source, cfg = args.data, PrepConfig()
-    else:
-        raise InputError("give --data SOURCE (e.g. --data sample) or --config studies/X.toml with a [data] table.")
+    spec = data_spec_of(args.config, args.data)
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"--out must be a directory, but {out} is a file.")
-    cache_root = Path(args.cache) if args.cache else default_cache_root()
-
-    result = prepare(source, cfg, cache_root, progress=not args.quiet)
-    print(_summary(result))
-    if out is not None:
-        # written only after a successful prep: bad input never leaves a half-filled --out
-        out.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
-            if (result.path / name).exists():
-                shutil.copy2(result.path / name, out / name)
-        print(f"report: {out / 'report.md'}")
-    else:
-        print(f"report: {result.path / 'report.md'}")
+    result = prepare(spec.source, spec.prep, Path(args.cache) if args.cache else cache_root(), progress=not args.quiet)
+    print(summary_text(result.report, result.path, result.cached))
+    # the report is copied only after a successful prep: bad input never leaves a half-filled --out
+    print(f"report: {copy_report(result.path, out) if out is not None else result.path / 'report.md'}")
     sys.stdout.flush()
     return 0

@@ -7,10 +7,10 @@ from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key
 from .config import TARGET_METHODS, PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
-from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
-from .pipeline import PrepResult, build_dataset, featurize_for_inference, min_rows, prepare
+from .inference import featurize_for_inference, prediction_rows
+from .pipeline import PrepResult, build_dataset, load_cached, min_rows, prepare
 from .report import PLOTS
 from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
@@ -24,8 +24,8 @@ from .windows import window_ends
 
 __all__ = [
     # the API other packages use
-    "prepare", "PrepResult", "featurize_for_inference", "PreparedDataset", "SplitArrays", "SPLITS",
-    "PrepConfig", "TARGET_METHODS", "InputError",
+    "prepare", "load_cached", "PrepResult", "featurize_for_inference", "prediction_rows", "PreparedDataset", "SplitArrays", "SPLITS",
+    "PrepConfig", "TARGET_METHODS",
     # the steps
     "load_source", "load_events", "RawInput", "validate", "Validated", "adjust", "generate", "Panel",
     "window_ends", "split_windows", "SplitPlan", "compute_features", "FEATURE_NAMES", "WARMUP",

@@ -77,6 +77,17 @@ class PreparedDataset:
         return list(self.meta["tickers"])
 
     @property
+    def gap_days(self) -> int:
+        """Trading days between consecutive splits that no window touches (purge gap + embargo).
+
+        The rule is ``PrepConfig.gap_days``; the prepared value is read from meta.json."""
+        if "purge_gap_days" in self.meta:
+            return int(self.meta["purge_gap_days"])
+        from .config import PrepConfig
+
+        return PrepConfig.from_mapping(self.meta.get("prep", {}), f"{self.path}/meta.json, prep").gap_days
+
+    @property
     def cache_key(self) -> str:
         return str(self.meta.get("cache_key", ""))
 

@@ -39,12 +39,6 @@ class Panel:
         """int64 [n_tickers + 1]: rows of ticker k are starts[k]:starts[k+1]."""
         return np.searchsorted(self.ticker, np.arange(len(self.tickers) + 1)).astype(np.int64)
 
-    def where(self, i: int) -> str:
-        """'file, row N' for row i of the panel, for error messages."""
-        if self.file_id is None or self.row is None or not self.files:
-            return f"row {i}"
-        return f"{self.files[int(self.file_id[i])]}, row {int(self.row[i])}"
-
     def take(self, idx: np.ndarray) -> "Panel":
         """The panel restricted to rows ``idx`` (a sorted index or mask); ticker names are kept."""
         pick = lambda a: None if a is None else a[idx]  # noqa: E731

@@ -3,8 +3,7 @@
     load_source -> validate -> adjust -> windows -> split -> features -> scaling -> target -> cache + report
 
 Only ``prepare`` touches the disk: it looks the dataset up in the content-addressed cache and builds
-it (once, under a lock) when missing. ``featurize_for_inference`` re-runs the first steps for all
-rows, including the latest days that have no target yet, with the STORED scaler, for
+it (once, under a lock) when missing. ``data_prep.inference`` re-runs the first steps for
 `stocktune predict`.
 """
 from __future__ import annotations
@@ -14,12 +13,14 @@ import json
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key, is_complete, open_array, save_array
 from .config import PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
@@ -29,11 +30,14 @@ from .panel import Panel
 from .report import per_ticker_volatility, split_stats, write_report
 from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
+from .sources import RawInput, load_events, load_source
+from .sources import source_key as source_key_of
 from .split import SplitPlan, split_windows
 from .target import apply_target, choose_method, fit_target
+from .validate import validate
 from .windows import ranges, row_starts, window_ends
 
-__all__ = ["PrepResult", "prepare", "build_dataset", "featurize_for_inference", "min_rows", "Progress"]
+__all__ = ["PrepResult", "prepare", "load_cached", "build_dataset", "min_rows", "Progress", "events_for"]
 
 
 def min_rows(cfg: PrepConfig) -> int:
@@ -48,10 +52,22 @@ class PrepResult:
     path: Path
     report: dict[str, Any] = field(repr=False)
     cached: bool
+    source: str = ""  # this call's source: a cache entry records the source of whoever built it first
 
     def dataset(self) -> PreparedDataset:
-        """The memory-mapped dataset."""
-        return PreparedDataset.load(self.path)
+        """The memory-mapped dataset (its meta's ``source`` is this call's)."""
+        ds = PreparedDataset.load(self.path)
+        if self.source and ds.meta.get("source") != self.source:
+            ds = replace(ds, meta={**ds.meta, "source": self.source})
+        return ds
+
+
+def load_cached(cache_root: Path | str, key: str) -> PrepResult | None:
+    """The dataset with cache key ``key`` when the cache holds it complete, else None (never builds)."""
+    path = Path(cache_root) / key
+    if not key or not is_complete(path):
+        return None
+    return PrepResult(path, json.loads((path / "report.json").read_text()), True)
 
 
 class Progress:
@@ -217,19 +233,6 @@ def _plan(panel: Panel, cfg: PrepConfig, where: str = "[data]") -> SplitPlan:
     return split_windows(panel, ends, cfg, where)
 
 
-def _load_steps():
-    """Helper A's steps (sources/validate/adjust), imported here so the core steps stay testable alone."""
-    from .adjust import adjust
-    from .sources import load_events, load_source
-    from .validate import validate
-    return load_source, load_events, validate, adjust
-
-
-def _source_key(source: str) -> str:
-    from .sources import source_key
-    return source_key(source)
-
-
 def _file_digest(path: str) -> str:
     p = Path(path)
     if not p.is_file():
@@ -237,8 +240,9 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
 
 
-def _events(cfg: PrepConfig, raw: Any, load_events: Any) -> Any:
-    return load_events(cfg.events) if cfg.events else getattr(raw, "events", None)
+def events_for(cfg: PrepConfig, raw: RawInput) -> pd.DataFrame | None:
+    """The corporate events to adjust with: the [data] events file when given, else the source's own."""
+    return load_events(cfg.events) if cfg.events else raw.events
 
 
 def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool = False) -> PrepResult:
@@ -248,18 +252,17 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     """
     prog = Progress(progress)
     cache_root = Path(cache_root)
-    load_source, load_events, validate, adjust = _load_steps()
 
     # the key first (hashes of files / the synthetic spec): a cache hit parses and generates nothing
     t = time.perf_counter()
-    source_key = _source_key(source)
+    source_key = source_key_of(source)
     content = source_key + (f"|events:{_file_digest(cfg.events)}" if cfg.events else "")
     key = cache_key(content, cfg.to_mapping())
     final = cache_root / key
     prog.stage("key", t)
     if is_complete(final):
         prog.say(f"cache hit {final}")
-        return PrepResult(final, json.loads((final / "report.json").read_text()), True)
+        return PrepResult(final, json.loads((final / "report.json").read_text()), True, source)
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
@@ -267,7 +270,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     prog.stage("load", t)
 
     t = time.perf_counter()
-    events = _events(cfg, raw, load_events)
+    events = events_for(cfg, raw)
     checked = validate(raw, min_rows(cfg))
     del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
     repairs, skipped = checked.repairs, checked.skipped
@@ -290,28 +293,4 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     if cached:
         report = json.loads((path / "report.json").read_text())
     prog.say(f"dataset at {path}")
-    return PrepResult(path, report, cached)
-
-
-def featurize_for_inference(source: str, meta: dict[str, Any]) -> PreparedDataset:
-    """Features of ALL rows of ``source`` (incl. the latest days without a target) with the stored scaler.
-
-    The dataset's splits hold one entry, ``latest``: the last row of each ticker whose window is
-    fully past the warm-up (target and ret are NaN there), which is what `stocktune predict` scores.
-    """
-    load_source, load_events, validate, adjust = _load_steps()
-    cfg = PrepConfig.from_mapping(meta.get("prep", {}), "meta.json, prep")
-    raw = load_source(source)
-    checked = validate(raw, WARMUP + cfg.look_back)
-    panel, _ = adjust(checked.panel, _events(cfg, raw, load_events), cfg.adjust)
-    feats = compute_features(panel)
-    apply_scaler(feats, meta["scaler"], out=feats)
-    pos = np.arange(len(panel)) - panel.starts[panel.ticker]
-    feats[pos < WARMUP] = 0.0
-    last = panel.starts[1:] - 1
-    last = last[(np.diff(panel.starts) > 0)]
-    last = last[pos[last] - cfg.look_back + 1 >= WARMUP].astype(np.int64)
-    nan = np.full(last.shape, np.nan, dtype=np.float32)
-    new_meta = {**meta, "tickers": list(panel.tickers), "source": source, "n_rows": len(panel)}
-    return PreparedDataset.from_arrays(feats, panel.ticker, panel.date, {"latest": SplitArrays(last, nan, nan)},
-                                       new_meta)
+    return PrepResult(path, report, cached, source)

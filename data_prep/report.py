@@ -14,12 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import InputError
+
 from .dataset import SPLITS
 from .stats import ks_uniform, subsample
 
-__all__ = ["PLOTS", "split_stats", "per_ticker_volatility", "write_report", "render_markdown"]
+__all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "render_markdown",
+           "summary_text", "copy_report"]
 
 PLOTS = ("target_hist.png", "target_qq.png", "volatility_hist.png")
+REPORT_FILES = ("report.md", "report.json", *PLOTS)
 _KS_SAMPLE = 1_000_000  # the KS statistic of an evenly strided sample of this size is exact to ~1e-3
 _PLOT_SAMPLE = 200_000  # plenty for a 50-bin histogram and 200 QQ points, and 5x cheaper to sort
 
@@ -149,3 +153,35 @@ def write_report(path: Path, report: dict[str, Any], targets: dict[str, np.ndarr
     (path / "report.json").write_text(json.dumps(report, indent=1, default=str))
     (path / "report.md").write_text(render_markdown(report))
     _plots(path, targets, vols)
+
+
+def summary_text(report: dict[str, Any], path: Path, cached: bool) -> str:
+    """The few lines `stocktune prep` prints: where the dataset is, its size, and each split."""
+    lines = [
+        f"dataset: {path} ({'cache hit' if cached else 'built'})",
+        f"source: {report['source']}  rows: {report['n_rows']:,}  tickers: {report['n_tickers']:,}  "
+        f"features: {len(report['features'])}  target: {report['target_method']}  "
+        f"purge gap: {report['purge_gap_days']} days",
+    ]
+    for s in ("train", "val", "test"):
+        sp = report["splits"][s]
+        lines.append(f"  {s:5s} {sp['start']} .. {sp['end']}  windows {sp['n_windows']:>10,}  "
+                     f"target KS {sp['target_ks_stat']:.4f} (p={sp['target_ks_p']:.3g})")
+    if report.get("skipped"):
+        lines.append(f"skipped tickers: {len(report['skipped'])} (see report.md)")
+    if report.get("adjustments"):
+        lines.append(f"adjustments: {len(report['adjustments'])} (see report.md)")
+    return "\n".join(lines)
+
+
+def copy_report(dataset_dir: Path, out: Path) -> Path:
+    """Copy the report files of a prepared dataset into ``out``; returns out/report.md."""
+    import shutil
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a directory, but {out} is a file.")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        if (dataset_dir / name).exists():
+            shutil.copy2(dataset_dir / name, out / name)
+    return out / "report.md"

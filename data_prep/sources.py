@@ -45,8 +45,6 @@ REQUIRED = ("date", "open", "high", "low", "close", "volume")
 NUMERIC = ("open", "high", "low", "close", "volume", "adj_close", "adj_factor")
 _ALIAS_TO_CANON = {alias: canon for canon, aliases in COLUMN_ALIASES.items() for alias in aliases}
 
-SAMPLE_TICKERS = ("AAPL", "GOOG", "IBM", "MSFT", "FB")
-
 
 @dataclass(frozen=True)
 class RawInput:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .config import PrepConfig
 from .dataset import SPLITS
+from .features import WARMUP
 from common.errors import InputError
 from .panel import Panel
 
@@ -88,7 +89,7 @@ def split_windows(panel: Panel, ends: np.ndarray, cfg: PrepConfig, where: str = 
             raise InputError(
                 f"the {name} split has no windows: the data spans {nd} trading days "
                 f"({calendar[0] if nd else '-'} .. {calendar[-1] if nd else '-'}), and each split needs "
-                f"look_back + look_ahead = {cfg.look_back + cfg.look_ahead} days after the 120-day feature "
+                f"look_back + look_ahead = {cfg.look_back + cfg.look_ahead} days after the {WARMUP}-day feature "
                 f"warm-up plus a {gap}-day gap between splits; use more days, smaller look_back, or other "
                 f"train_frac/val_frac or train_end/val_end ({where})."
             )

@@ -5,6 +5,8 @@ A window is the ``look_back`` rows ending at row t of one ticker. Row t may end 
   - the target rows t+1 .. t+look_ahead exist in the same ticker (the forward return is defined),
   - no halt (a run of consecutive zero-volume rows) longer than ``max_halt_days`` touches rows
     t-look_back+1 .. t+look_ahead (a stale price would fake both the inputs and the return).
+A window to predict from (``require_target=False``) obeys the same rules for its input rows only:
+its target lies in the future.
 Everything is computed with cumulative sums over the flat arrays.
 """
 from __future__ import annotations
@@ -44,16 +46,18 @@ def long_halt_rows(panel: Panel, max_halt_days: int) -> np.ndarray:
     return zero & (run_len[run_id] > max_halt_days)
 
 
-def window_ends(panel: Panel, look_back: int, look_ahead: int, warmup: int, max_halt_days: int) -> np.ndarray:
+def window_ends(panel: Panel, look_back: int, look_ahead: int, warmup: int, max_halt_days: int,
+                require_target: bool = True) -> np.ndarray:
     """int64 sorted row indices that may end a window (see module docstring)."""
     starts = row_starts(panel)
     # per ticker, the rows that may end a window form one range: from the first row whose window
-    # starts after the warm-up to the last row whose target rows exist
+    # starts after the warm-up to the last row whose target rows exist (or the last row)
+    ahead = look_ahead if require_target else 0
     first = starts[:-1] + warmup + look_back - 1
-    idx = ranges(first, starts[1:] - look_ahead - first)
+    idx = ranges(first, starts[1:] - ahead - first)
     bad = long_halt_rows(panel, max_halt_days)
     if bad.any():
         cb = np.concatenate([[0], np.cumsum(bad, dtype=np.int64)])  # cb[i] = bad rows before i
-        clean = cb[idx + look_ahead + 1] - cb[idx - look_back + 1] == 0
+        clean = cb[idx + ahead + 1] - cb[idx - look_back + 1] == 0
         return idx[clean]
     return idx

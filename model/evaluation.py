@@ -160,7 +160,7 @@ def train_control(dataset: PreparedDataset, cfg: TrainConfig, seed: int = 12345,
     from . import fit  # the package export (lazy): keeps this module cheap to import
 
     shuffled = shuffle_training_labels(dataset, tuple(cfg.train_splits), seed=seed)
-    ccfg = dataclasses.replace(cfg, eval_split=None, seed=int(seed))
+    ccfg = dataclasses.replace(cfg, eval_split=None, seed=int(seed))  # the model's own splits and epochs
     return fit(shuffled, ccfg, on_epoch=on_epoch).model
 
 

@@ -25,10 +25,9 @@ class StockRNN(nn.Module):
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.dropout = dropout
-        # "auto": cuDNN on CUDA; on CPU the fused layers for both cells at any thread count, as measured
-        # by bench/train.py (README: "Speed"), 1 thread, % of the matmul probe: GRU-64 52 vs 42 for nn.GRU,
-        # LSTM-64 63 vs 42 for nn.LSTM (oneDNN); 2 threads: 5,920 vs 3,578 (GRU) and 3,962 vs 3,614
-        # (LSTM) samples/s. "module"/"fused" force one (tests, bench).
+        # "auto": cuDNN on CUDA; on CPU the fused layers for both cells at any thread count, which
+        # bench/train.py measures faster than torch's own GRU/LSTM (bench/README.md has the figures).
+        # "module"/"fused" force one (tests, bench).
         self.rnn_impl = "auto"
         self.conv = (nn.Conv1d(n_features, conv_channels, kernel_size=3, padding=1)
                      if conv_channels > 0 else None)

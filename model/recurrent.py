@@ -107,8 +107,8 @@ class _GRULayer(torch.autograd.Function):
         # One cache-resident scratch row block per step, S = [d n_h | d r | d z | d n_x] ([B, 4H]):
         # S[:, :3H] is the grad of h @ W_hh^T (+ b_hh) in the row order (n, r, z), S[:, H:] the grad of
         # x @ W_ih^T (+ b_ih) in W_ih's order (r, z, n). Every weight gradient is accumulated per step from
-        # S while it is hot ([3H, B] @ [B, H] runs at ~90 GF/s here vs ~75 for one [3H, L*B] @ [L*B, H]
-        # matmul after the loop, which also had to stream an [L, B, 4H] gradient through memory).
+        # S while it is hot, which bench/train.py measures faster than one [3H, L*B] @ [L*B, H] matmul
+        # after the loop (that one also has to stream an [L, B, 4H] gradient through memory).
         S = x.new_empty(B, 4 * H)
         s_nh, s_r, s_z, s_nx = (S[:, k * H: (k + 1) * H] for k in range(4))
         s_h, s_x = S[:, : 3 * H], S[:, H:]

@@ -18,7 +18,7 @@ from common.errors import InputError
 from common.files import write_text_atomic
 from model.config import TrainConfig
 
-__all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "load_run_config", "write_toml_atomic"]
+__all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "data_spec_of", "load_run_config", "write_toml_atomic"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,21 @@ def parse_data(table: Mapping[str, Any] | None, where: str) -> DataSpec:
             f"but got source={source!r} ({where})."
         )
     return DataSpec(source=source, prep=PrepConfig.from_mapping(table, where))
+
+
+def data_spec_of(config: str | Path | None, source: str | None) -> DataSpec:
+    """The [data] of a study or run file, with ``source`` (the CLI's --data) overriding its source;
+    a bare ``source`` gets the default prep settings."""
+    if config is None:
+        if not source:
+            raise InputError("give --data SOURCE (e.g. --data sample) or --config studies/X.toml with a [data] table.")
+        return DataSpec(source=source, prep=PrepConfig())
+    table = dict(read_toml(config).get("data") or {})
+    if not table and not source:
+        raise InputError(f"{config} has no [data] table; add one (source = \"sample\") or pass --data.")
+    if source:
+        table["source"] = source
+    return parse_data(table, f"{config}, [data]")
 
 
 def load_run_config(path: str | Path, train_overrides: Mapping[str, Any] | None = None,

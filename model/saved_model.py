@@ -20,6 +20,7 @@ from common.files import write_json_atomic
 
 from .checkpoint import save_atomic
 from .config import TrainConfig
+from .final import read_train_config
 from .network import StockRNN, build_network
 
 __all__ = ["save_model", "load_model", "LoadedModel"]
@@ -51,10 +52,7 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Loa
     for name in ("model.pt", "config.json", "dataset_meta.json"):
         if not (d / name).is_file():
             raise InputError(f"{d} is not a saved model (no {name}); create one with `stocktune fit --out DIR`.")
-    # to_mapping() drops None values, so a final refit's eval_split=None is saved as "absent" and
-    # must not come back as the default "val" (which TrainConfig rejects next to train_splits=[train, val])
-    cfg = TrainConfig.from_mapping({"eval_split": None, **json.loads((d / "config.json").read_text())},
-                                   f"{d / 'config.json'}")
+    cfg = read_train_config(d)
     meta = json.loads((d / "dataset_meta.json").read_text())
     extra = json.loads((d / "extra.json").read_text()) if (d / "extra.json").is_file() else {}
     net = build_network(cfg, len(meta["feature_names"]))

@@ -154,27 +154,6 @@ def test_predict_on_a_past_date_skips_tickers_not_listed_yet(model_dir, cache_en
     assert "skipped FB" in p.stderr and "2012-05-18" in p.stderr  # where FB's data starts
 
 
-def test_full_windows_need_look_back_rows_after_the_warm_up_and_finite_features():
-    from data_prep.dataset import PreparedDataset
-    from cli.predict import full_window_rows
-
-    # ticker A: 12 rows, B: 6 rows, C: 12 rows with a NaN feature 2 rows before the last day
-    n = {"A": 12, "B": 6, "C": 12}
-    ticker = np.repeat([0, 1, 2], [12, 6, 12])
-    date = np.concatenate([np.datetime64("2021-01-01") + np.arange(12), np.datetime64("2021-01-07") + np.arange(6),
-                           np.datetime64("2021-01-01") + np.arange(12)])
-    feats = np.zeros((ticker.size, 2), np.float32)
-    feats[12 + 6 + 9, 1] = np.nan
-    ds = PreparedDataset.from_arrays(feats, ticker, date, {}, {"look_back": 4, "look_ahead": 1, "warmup": 3,
-                                                              "tickers": list(n)})
-    rows, skipped = full_window_rows(ds, np.datetime64("2021-01-12"), look_back=4)
-    assert rows.tolist() == [11]  # A only: B has 6 rows (< warm-up 3 + look-back 4), C's window holds a NaN
-    assert [s["ticker"] for s in skipped] == ["B", "C"]
-    rows, skipped = full_window_rows(ds, np.datetime64("2021-01-07"), look_back=4)
-    assert rows.tolist() == [6, 12 + 6 + 6]  # day 7 = row 6 of A and C: exactly warm-up + look_back - 1
-    assert skipped[0]["ticker"] == "B" and "too short" in skipped[0]["reason"]
-
-
 # ---------------------------------------------------------------- bad input -> exit 2, nothing written
 @pytest.mark.parametrize("date,expect", [("2031-01-02", "2031-01-02"), ("1999-01-04", "1999-01-04"),
                                          ("2010-06-05", "2010-06-05"),  # a Saturday: no trading

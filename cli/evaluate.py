@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a directory.")
     n = args.controls if args.control else 0
-    with epoch_bar(read_train_config(args.model_dir).epochs * n, "controls (shuffled labels)", quiet=n == 0) as on_epoch:
+    with epoch_bar(read_train_config(args.model_dir).epochs * n, "controls (shuffled labels)", disable=True if n == 0 else None) as on_epoch:
         ev = evaluate_model_dir(args.model_dir, Path(args.cache) if args.cache else cache_root(), n_controls=n,
                                 control_seed=args.control_seed, device=args.device, n_bins=args.bins,
                                 on_control_epoch=on_epoch)

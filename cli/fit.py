@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out must be a directory, but {out} is a file.")
     rc = load_run_config(args.config, train_overrides={"device": args.device} if args.device else None)
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
-    with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", quiet=args.quiet) as on_epoch:
+    with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
         run_ = fit_run(rc, cfg, Path(args.cache) if args.cache else cache_root(), final=args.final,
                        progress=not args.quiet, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume)
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)

@@ -13,6 +13,7 @@ import logging
 import sys
 from types import ModuleType
 
+from common import env
 from common.errors import InputError
 
 # name -> module under cli (the order is the order of --help)
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    env.warn_unknown(argv)
     try:
         return int(args._run(args) or 0)
     except InputError as e:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 __all__ = ["epoch_bar", "format_history", "COLUMNS"]
 
@@ -13,11 +14,11 @@ COLUMNS = ("epoch", "train_loss", "val_mae", "val_rmse", "val_dir_acc", "val_ic"
 
 
 @contextmanager
-def epoch_bar(total: int, desc: str, quiet: bool = False) -> Iterator[Callable[[int, dict[str, float]], bool]]:
-    """A tqdm bar on stderr; yields the ``on_epoch`` callback that advances it."""
+def epoch_bar(total: int, desc: str, disable: bool | None = False) -> Iterator[Callable[[int, dict[str, float]], bool]]:
+    """A tqdm bar on stderr (``disable=None``: only on a terminal); yields the ``on_epoch`` callback."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=quiet or None, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=disable, dynamic_ncols=True)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
         post = {"loss": f"{metrics.get('train_loss', float('nan')):.4f}"}

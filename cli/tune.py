@@ -25,10 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep import prepare
     from cli.launch import resolve, worker_args
-    from tuner.launcher import launch
     from common.env import cache_root as default_cache_root
+    from data_prep import prepare
+    from tuner.launcher import launch
     from tuner.status import format_status, study_status
 
     cfg, n, k, threads = resolve(args)

@@ -9,8 +9,8 @@ import difflib
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 __all__ = ["VARIABLES", "get", "cache_root", "unknown_variables", "referenced_in", "warn_unknown"]
 

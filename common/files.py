@@ -11,8 +11,9 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["write_atomic", "write_text_atomic", "write_json_atomic", "json_safe"]
 

@@ -30,7 +30,17 @@ from common.errors import InputError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-__all__ = ["SPLITS", "SplitArrays", "PreparedDataset"]
+__all__ = ["SPLITS", "SplitArrays", "PreparedDataset", "gap_days_of"]
+
+
+def gap_days_of(meta: dict[str, Any]) -> int:
+    """Trading days between consecutive splits that no window touches (purge gap + embargo) of a
+    prepared dataset's meta.json. The rule is ``PrepConfig.gap_days``; prep records its value."""
+    if "purge_gap_days" in meta:
+        return int(meta["purge_gap_days"])
+    from .config import PrepConfig
+
+    return PrepConfig.from_mapping(meta.get("prep", {}), "meta.json, prep").gap_days
 
 
 @dataclass(frozen=True)
@@ -78,14 +88,7 @@ class PreparedDataset:
 
     @property
     def gap_days(self) -> int:
-        """Trading days between consecutive splits that no window touches (purge gap + embargo).
-
-        The rule is ``PrepConfig.gap_days``; the prepared value is read from meta.json."""
-        if "purge_gap_days" in self.meta:
-            return int(self.meta["purge_gap_days"])
-        from .config import PrepConfig
-
-        return PrepConfig.from_mapping(self.meta.get("prep", {}), f"{self.path}/meta.json, prep").gap_days
+        return gap_days_of(self.meta)
 
     @property
     def cache_key(self) -> str:

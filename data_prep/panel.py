@@ -12,8 +12,6 @@ import numpy as np
 
 __all__ = ["Panel"]
 
-PRICE_COLUMNS = ("open", "high", "low", "close")
-
 
 @dataclass(frozen=True)
 class Panel:

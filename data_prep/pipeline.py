@@ -54,6 +54,11 @@ class PrepResult:
     cached: bool
     source: str = ""  # this call's source: a cache entry records the source of whoever built it first
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        """meta.json of the dataset (without opening its arrays)."""
+        return json.loads((self.path / "meta.json").read_text())
+
     def dataset(self) -> PreparedDataset:
         """The memory-mapped dataset (its meta's ``source`` is this call's)."""
         ds = PreparedDataset.load(self.path)
@@ -79,7 +84,6 @@ class Progress:
         self.cpu_s: dict[str, float] = {}  # CPU time: robust to other processes sharing the cores
         self.peak_rss_mb: dict[str, float] = {}
         self._cpu0 = time.process_time()
-        self._t0 = time.perf_counter()
         self._last_block = 0.0
 
     def say(self, msg: str) -> None:

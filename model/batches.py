@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import torch
 
-from data_prep.dataset import PreparedDataset
 from common.errors import InputError
+from data_prep.dataset import PreparedDataset
 
 __all__ = ["feature_tensor", "gather_windows", "check_windows"]
 

@@ -1,8 +1,9 @@
 """Training settings: one frozen dataclass, built from the [train] table of a TOML file."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from common.settings import check, from_mapping, to_mapping
 
@@ -76,7 +77,7 @@ class TrainConfig:
         check(self.threads is None or self.threads >= 1, f"threads must be >= 1, but got threads={self.threads}.")
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, where: str = "[train]") -> "TrainConfig":
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, where: str = "[train]") -> TrainConfig:
         return from_mapping(cls, mapping, where)
 
     def to_mapping(self) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from data_prep.dataset import PreparedDataset, SplitArrays
 from common.errors import InputError
+from data_prep.dataset import PreparedDataset, SplitArrays
 
 from .calibration import calibration_table
 from .config import TrainConfig

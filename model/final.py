@@ -11,9 +11,10 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -197,7 +198,7 @@ def evaluate_model_dir(model_dir: str | Path, cache_root: Path, *, n_controls: i
                           device=device, n_bins=n_bins)
     result = {
         "model_dir": str(model_dir),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": loaded.meta.get("source"), "dataset_cache_key": dataset.cache_key,
         "model_dataset_cache_key": loaded.meta.get("cache_key"), "target_method": dataset.meta.get("target_method"),
         "look_back": dataset.look_back, "look_ahead": dataset.look_ahead, "periods": period_info(dataset),

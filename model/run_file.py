@@ -7,15 +7,16 @@ in one place.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import tomli_w
 
-from data_prep.config import PrepConfig
 from common.errors import InputError
 from common.files import write_text_atomic
+from data_prep.config import PrepConfig
 from model.config import TrainConfig
 
 __all__ = ["DataSpec", "RunConfig", "read_toml", "parse_data", "data_spec_of", "load_run_config", "write_toml_atomic"]

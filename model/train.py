@@ -11,25 +11,26 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import psutil
 import torch
 from torch import nn
 
-from data_prep.dataset import PreparedDataset
 from common.errors import InputError
+from data_prep.dataset import PreparedDataset
 
 from .batches import check_windows, feature_tensor, gather_windows
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
+from .inference import predict_features
 from .metrics import regression_metrics
 from .network import StockRNN, build_network
-from .inference import predict_features
 from .schedule import lr_at
 
 __all__ = ["fit", "FitResult", "NonFiniteLoss", "resolve_device", "ARCH_KEYS", "TIMING_KEYS"]

@@ -1,13 +1,8 @@
 """Shared fixtures: a real PostgreSQL server for the session, started and always stopped here."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from pg import PostgresServer  # noqa: E402
+from pg import PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 DOCS_PATH = re.compile(r"(?<![\w./-])docs/[\w.-]+\.md\b")
 
 
-@lru_cache(maxsize=None)
+@cache
 def repo_files() -> tuple[str, ...]:
     try:
         out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],

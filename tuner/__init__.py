@@ -1,4 +1,4 @@
-"""Optuna workers, study files, export and the `stocktune` CLI.
+"""Optuna workers, study files, storage, export and status (the `stocktune` CLI is the cli package).
 
 The public names below are imported lazily (PEP 562), so that `stocktune --help` and the CLI's
 error path do not pay for importing optuna and torch.
@@ -12,8 +12,8 @@ from typing import Any
 _EXPORTS = {
     "StudyConfig": "study_config", "load_study_config": "study_config",
     "DEFAULT_SPACE": "space", "parse_search": "space", "suggest": "space",
-    "open_storage": "storage", "load_or_create_study": "storage", "artifact_store": "storage",
-    "mask_url": "storage",
+    "open_storage": "storage", "load_or_create_study": "study", "load_existing_study": "study",
+    "artifact_store": "storage", "mask_url": "urls",
     "make_sampler": "strategy", "make_pruner": "strategy",
     "Objective": "objective", "run_worker": "worker", "launch": "launcher",
     "export_best": "export", "study_status": "status", "with_retries": "retry", "StopFlag": "signals",

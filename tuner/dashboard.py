@@ -10,8 +10,8 @@ from __future__ import annotations
 import signal
 import socketserver
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from common.errors import InputError

@@ -12,25 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from common.errors import InputError
 from model.config import TrainConfig
-
-from .objective import VALIDATION_METRICS
-from .retry import with_retries
+from model.metrics import VALIDATION_METRICS
 from model.run_file import write_toml_atomic
+
+from .retry import with_retries
 from .space import Fixed
-from .status import load_existing_study
+from .study import load_existing_study
 from .study_config import StudyConfig
+from .trials import ranked
 
-__all__ = ["export_best", "run_document", "ranked_trials"]
-
-
-def ranked_trials(study: optuna.Study, direction: str) -> list[optuna.trial.FrozenTrial]:
-    trials = [t for t in with_retries(lambda: study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
-                                      "reading trials") if t.value is not None]
-    return sorted(trials, key=lambda t: t.value if direction == "minimize" else -t.value)
+__all__ = ["export_best", "run_document"]
 
 
 def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 1) -> dict[str, Any]:
@@ -46,7 +40,7 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
         "metrics": {k: ua[k] for k in VALIDATION_METRICS if ua.get(k) is not None},
         "dataset_cache_key": ua.get("dataset_cache_key"),
         "stocktune_version": ua.get("stocktune_version"),
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return {"data": cfg.data.to_mapping(), "train": train, "result": result}
 
@@ -56,12 +50,12 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1) -> list[Path]
     if top_k < 1:
         raise InputError(f"--top-k must be >= 1, but got --top-k {top_k}.")
     study = load_existing_study(cfg)
-    ranked = ranked_trials(study, cfg.direction)
-    if not ranked:
+    top = ranked(with_retries(lambda: study.get_trials(deepcopy=False), "reading trials"), cfg.direction)
+    if not top:
         raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
                          f"check `stocktune status {cfg.path}`.")
     out = Path(out)
-    docs = [run_document(cfg, t, rank=i + 1) for i, t in enumerate(ranked[:top_k])]  # validate all first
+    docs = [run_document(cfg, t, rank=i + 1) for i, t in enumerate(top[:top_k])]  # validate all first
     if top_k == 1:
         return [write_toml_atomic(docs[0], out)]
     return [write_toml_atomic(d, out.with_name(f"{out.stem}_{i + 1}{out.suffix or '.toml'}"))

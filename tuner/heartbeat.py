@@ -1,4 +1,4 @@
-"""A trial's heartbeat, and reading every trial's last heartbeat back (for `status`).
+"""A trial's heartbeat, recorded by our own thread.
 
 Optuna's own heartbeat thread dies on the first database error, after which a merely restarting
 PostgreSQL would make the trial look dead and get it failed and retried. This thread logs the
@@ -7,15 +7,13 @@ invisible to the study.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from typing import Any
 
-import sqlalchemy
 from optuna.storages import RDBStorage
 
-__all__ = ["Heartbeat", "last_heartbeats"]
+__all__ = ["Heartbeat"]
 
 log = logging.getLogger("stocktune.worker")
 
@@ -24,11 +22,11 @@ class Heartbeat:
     """``with Heartbeat(storage, trial_id, interval):`` records a heartbeat now and every interval."""
 
     def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
-        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._db, self._id, self._interval = storage, trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._beat()  # synchronously, so the trial is never RUNNING without a heartbeat for long
         self._thread.start()
         return self
@@ -39,29 +37,11 @@ class Heartbeat:
 
     def _beat(self) -> None:
         try:
-            self._storage.record_heartbeat(self._trial_id)
+            self._db.record_heartbeat(self._id)
         except Exception as e:  # noqa: BLE001 - keep beating; the next interval may succeed
-            log.warning("heartbeat for trial id %d failed (%s); retrying in %ss", self._trial_id,
+            log.warning("heartbeat for trial id %d failed (%s); retrying in %ss", self._id,
                         str(e).splitlines()[0][:200], self._interval)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self._beat()
-
-
-def last_heartbeats(storage: RDBStorage, study_id: int) -> tuple[dt.datetime, dict[int, dt.datetime]]:
-    """(the database's now, trial_id -> last heartbeat): ages use the database clock on both sides."""
-    from optuna.storages._rdb import models  # the heartbeat table has no public reader
-
-    storage = getattr(storage, "_backend", storage)  # optuna.load_study wraps it in a cache
-
-    session = storage.scoped_session()
-    try:
-        rows = (session.query(models.TrialHeartbeatModel.trial_id, models.TrialHeartbeatModel.heartbeat)
-                .join(models.TrialModel, models.TrialModel.trial_id == models.TrialHeartbeatModel.trial_id)
-                .filter(models.TrialModel.study_id == study_id).all())
-        now = session.execute(sqlalchemy.func.now()).scalar()
-        session.commit()
-    finally:
-        session.close()
-    return now.replace(tzinfo=None), {int(tid): hb.replace(tzinfo=None) for tid, hb in rows}

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from optuna.trial import TrialState
+import optuna
 
 from .retry import with_retries
-from .storage import load_or_create_study
+from .study import load_or_create_study
 from .study_config import StudyConfig
+from .trials import best_value, finished_for_budget, state_counts
 
 __all__ = ["launch", "plan_workers", "WorkerPlan"]
 
@@ -66,14 +67,10 @@ def plan_workers(n_workers: int, workers_per_gpu: int = 1, threads: int | None =
     return plans
 
 
-def _progress_counts(study) -> tuple[int, int, int, float | None]:
+def _progress_counts(study: optuna.Study, direction: str) -> tuple[int, int, int, float | None]:
     trials = study.get_trials(deepcopy=False)
-    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    running = sum(t.state == TrialState.RUNNING for t in trials)
-    failed = sum(t.state == TrialState.FAIL for t in trials)
-    values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = (min(values) if study.direction.name == "MINIMIZE" else max(values)) if values else None
-    return done, running, failed, best
+    counts = state_counts(trials)
+    return finished_for_budget(counts), counts["RUNNING"], counts["FAIL"], best_value(trials, direction)
 
 
 def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: int = 1,
@@ -133,7 +130,7 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
         last = None
         while any(p.poll() is None for _, p, _ in procs):
             try:
-                counts = with_retries(lambda: _progress_counts(study), "polling progress", max_wait=5)
+                counts = with_retries(lambda: _progress_counts(study, cfg.direction), "polling progress", max_wait=5)
                 if redraw_always or counts != last:
                     done, running, failed, best = last = counts
                     bar.n = min(done, cfg.n_trials)
@@ -145,7 +142,7 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
                 pass
             time.sleep(2.0)
         try:
-            done, running, failed, best = _progress_counts(study)
+            done, running, failed, best = _progress_counts(study, cfg.direction)
             bar.n = min(done, cfg.n_trials)
             bar.set_postfix_str(f"failed={failed} best={'-' if best is None else f'{best:.5g}'}")
             bar.refresh()

@@ -17,19 +17,20 @@ from typing import Any
 
 import optuna
 
+from common.errors import InputError
 from common.files import json_safe
+from model.metrics import VALIDATION_METRICS
 
+from .optuna_adapter import storage_of, trial_id_of
 from .retry import with_retries
 from .signals import StopFlag
 from .space import suggest
 from .study_config import StudyConfig
 
-__all__ = ["Objective", "TrialInterrupted", "lineage_of", "checkpoint_path", "VALIDATION_METRICS"]
+__all__ = ["Objective", "TrialInterrupted", "lineage_of", "checkpoint_path"]
 
 log = logging.getLogger("stocktune.worker")
 
-VALIDATION_METRICS = ("val_mae", "val_ic", "val_icir", "val_dir_acc", "val_skill_half", "val_skill_mean",
-                      "val_rmse")
 
 
 class TrialInterrupted(Exception):
@@ -54,17 +55,14 @@ def _package_version() -> str:
 
 
 def _checkpoint_epoch(path: Path) -> int | None:
-    """The last finished epoch stored in a checkpoint (None when unreadable)."""
-    try:
-        import torch
+    """The last finished epoch stored in a checkpoint (None when unreadable: fit then decides)."""
+    from model.checkpoint import load_checkpoint
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        for key in ("epoch", "epochs_done", "last_epoch"):
-            if key in state:
-                return int(state[key])
-    except Exception as e:  # noqa: BLE001 - only informative; fit decides how to resume
+    try:
+        return int(load_checkpoint(path)["epoch"])
+    except InputError as e:
         log.warning("could not read the epoch of checkpoint %s: %s", path, e)
-    return None
+        return None
 
 
 def data_splits_used(meta: dict[str, Any], splits: tuple[str, ...]) -> dict[str, list[str]]:
@@ -91,9 +89,9 @@ class Objective:
         import model  # torch is imported only once a trial runs
 
         self.last_fit, self.last_checkpoint = None, None
-        storage = trial.study._storage
+        storage = storage_of(trial.study)
         # Optuna 5's retry helpers refuse a live trial: read the frozen one from storage
-        frozen = with_retries(lambda: storage.get_trial(trial._trial_id), "reading the trial")
+        frozen = with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the trial")
         lineage = lineage_of(frozen)
         history_chain = list(frozen.system_attrs.get("retry_history", []))
         # idempotent: re-suggesting a param that did get stored returns the stored value

@@ -22,7 +22,6 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.reason = ""
-        self._previous: dict[int, object] = {}
 
     def __bool__(self) -> bool:
         return self._event.is_set()
@@ -36,16 +35,11 @@ class StopFlag:
         """Sleep up to ``seconds``; return True at once if a stop was requested meanwhile."""
         return self._event.wait(seconds)
 
-    def install(self) -> "StopFlag":
+    def install(self) -> StopFlag:
         """Handle SIGTERM and SIGINT in this (main) thread."""
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
+            signal.signal(sig, self._handle)
         return self
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-        self._previous.clear()
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

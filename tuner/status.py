@@ -11,28 +11,15 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from common.errors import InputError
+from model.metrics import VALIDATION_METRICS
 
-from .heartbeat import last_heartbeats
-from .objective import VALIDATION_METRICS
+from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_of
 from .retry import with_retries
-from .storage import open_storage, sqlite_path
+from .study import load_existing_study
 from .study_config import StudyConfig
+from .trials import finished_for_budget, ranked, state_counts
 
-__all__ = ["load_existing_study", "study_status", "format_status"]
-
-
-def load_existing_study(cfg: StudyConfig) -> optuna.Study:
-    path = sqlite_path(cfg.storage)
-    if path is not None and not path.is_file():  # do not leave an empty database behind
-        raise InputError(f"study {cfg.name!r} does not exist: there is no {path} ({cfg.path}); start it with "
-                         f"`stocktune tune {cfg.path}` or `stocktune worker {cfg.path}`.")
-    storage = open_storage(cfg.storage, heartbeat_interval=None)
-    names = with_retries(lambda: [s.study_name for s in storage.get_all_studies()], "listing studies")
-    if cfg.name not in names:
-        raise InputError(f"study {cfg.name!r} does not exist in {cfg.storage_masked} ({cfg.path}); start it with "
-                         f"`stocktune tune {cfg.path}` or `stocktune worker {cfg.path}`.")
-    return optuna.load_study(study_name=cfg.name, storage=storage)
+__all__ = ["study_status", "format_status"]
 
 
 def _trial_summary(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -49,21 +36,16 @@ def study_status(cfg: StudyConfig) -> dict[str, Any]:
     """A JSON-friendly snapshot (the storage URL masked)."""
     study = load_existing_study(cfg)
     trials = with_retries(lambda: study.get_trials(deepcopy=False), "reading trials")
-    counts = {s.name: 0 for s in TrialState}
-    for t in trials:
-        counts[t.state.name] += 1
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = None
-    if complete:
-        pick = min if cfg.direction == "minimize" else max
-        best = _trial_summary(pick(complete, key=lambda t: t.value))
-    now, beats = with_retries(lambda: last_heartbeats(study._storage, study._study_id), "reading heartbeats")
+    counts = state_counts(trials)
+    top = ranked(trials, cfg.direction)
+    best = _trial_summary(top[0]) if top else None
+    now, beats = with_retries(lambda: last_heartbeats(storage_of(study), study_id_of(study)), "reading heartbeats")
     running = []
     for t in trials:
         if t.state != TrialState.RUNNING:
             continue
         s = _trial_summary(t)
-        hb = beats.get(t._trial_id)
+        hb = beats.get(trial_id_of(t))
         s["last_heartbeat"] = hb.isoformat(sep=" ", timespec="seconds") if hb else None
         s["heartbeat_age_s"] = round((now - hb).total_seconds(), 1) if hb else None
         s["stale"] = bool(hb and (now - hb).total_seconds() > cfg.heartbeat.grace_period)
@@ -73,7 +55,7 @@ def study_status(cfg: StudyConfig) -> dict[str, Any]:
     return {
         "study": cfg.name, "storage": cfg.storage_masked, "direction": cfg.direction, "metric": cfg.metric,
         "n_trials": cfg.n_trials, "counts": counts,
-        "finished_for_budget": counts["COMPLETE"] + counts["PRUNED"],
+        "finished_for_budget": finished_for_budget(counts),
         "best": best, "running": running, "failed": failed[-10:],
     }
 

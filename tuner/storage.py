@@ -1,4 +1,4 @@
-"""Study storage (SQLite or PostgreSQL), the shared artifact store, and URL masking.
+"""Study storage (SQLite or PostgreSQL) and the shared artifact store.
 
 SQLite is the zero-setup default: WAL journal, a 60 s busy timeout and BEGIN IMMEDIATE
 transactions (set on every pooled connection) so that several local workers plus an open
@@ -15,73 +15,20 @@ import sqlite3
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
-
-from common.errors import InputError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from .retry import with_retries
+from .study_config import StudyConfig
+from .urls import sqlite_path
 
-if TYPE_CHECKING:
-    from .study_config import StudyConfig
-
-__all__ = ["mask_url", "validate_storage_url", "open_storage", "load_or_create_study", "artifact_store",
-           "retry_callback", "sqlite_path"]
+__all__ = ["open_storage", "artifact_store", "retry_callback"]
 
 log = logging.getLogger("stocktune.storage")
-
-
-def mask_url(url: str) -> str:
-    """postgresql+psycopg://user:secret@host/db -> postgresql+psycopg://user:***@host/db."""
-    try:
-        u = make_url(url)
-    except Exception:
-        # unparseable: hide anything between '://' and '@' rather than risk printing a password
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return url
-    if u.password is None:
-        return u.render_as_string(hide_password=False)
-    return u.render_as_string(hide_password=True)
-
-
-def validate_storage_url(url: str, where: str) -> str:
-    """Accept sqlite:///PATH and postgresql[+psycopg]://...; return the URL to use (psycopg 3 driver)."""
-    try:
-        u = make_url(url)
-    except ArgumentError:
-        raise InputError(f"storage must be a URL like sqlite:///runs/NAME/study.db or "
-                         f"postgresql+psycopg://user:pass@host:5432/db, but got storage={mask_url(url)!r} ({where}).") from None
-    if u.get_backend_name() == "sqlite":
-        if u.drivername not in ("sqlite", "sqlite+pysqlite"):
-            raise InputError(f"storage uses the unsupported SQLite driver {u.drivername!r}; write sqlite:///PATH ({where}).")
-        if not u.database or u.database == ":memory:":
-            raise InputError(f"storage must name a SQLite file that every worker can open (sqlite:///runs/NAME/study.db), "
-                             f"but got storage={mask_url(url)!r} ({where}).")
-        return url
-    if u.get_backend_name() == "postgresql":
-        if u.drivername not in ("postgresql", "postgresql+psycopg"):
-            raise InputError(f"storage uses the PostgreSQL driver {u.drivername!r}, which is not installed; "
-                             f"write postgresql+psycopg://... ({where}).")
-        if not u.host or not u.database:
-            raise InputError(f"storage must name a host and a database (postgresql+psycopg://user:pass@host:5432/db), "
-                             f"but got storage={mask_url(url)!r} ({where}).")
-        if u.port is not None and not (0 < u.port < 65536):
-            raise InputError(f"storage port must be 1-65535, but got {u.port} ({where}).")
-        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise InputError(f"storage scheme {u.drivername!r} is not supported, but got storage={mask_url(url)!r}; use "
-                     f"sqlite:///PATH or postgresql+psycopg://user:pass@host:5432/db ({where}).")
-
-
-def sqlite_path(url: str) -> Path | None:
-    u = make_url(url)
-    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
 
 
 def _sqlite_tuning(engine: Any) -> None:
@@ -151,30 +98,7 @@ def open_storage(url: str, heartbeat_interval: int | None = 10, grace_period: in
     return storage
 
 
-def load_or_create_study(cfg: "StudyConfig", with_heartbeat: bool = True, sampler: Any = None,
-                         pruner: Any = None) -> optuna.Study:
-    """Load the study named in ``cfg`` (creating it on first use); safe to race from many workers."""
-    from .strategy import make_pruner, make_sampler
-
-    storage = open_storage(cfg.storage, cfg.heartbeat.interval if with_heartbeat else None,
-                           cfg.heartbeat.grace_period if with_heartbeat else None)
-    sampler = sampler if sampler is not None else make_sampler(cfg)
-    pruner = pruner if pruner is not None else make_pruner(cfg)
-
-    def create() -> optuna.Study:
-        return optuna.create_study(storage=storage, study_name=cfg.name, direction=cfg.direction,
-                                   sampler=sampler, pruner=pruner, load_if_exists=True)
-
-    study = with_retries(create, "creating/loading the study")
-    dirs = study.directions
-    if len(dirs) != 1 or dirs[0].name.lower() != cfg.direction:
-        raise InputError(f"the study {cfg.name!r} in {mask_url(cfg.storage)} was created with direction "
-                         f"{dirs[0].name.lower()}, but the study file says direction={cfg.direction!r} ({cfg.path}); "
-                         "use a new name or fix the direction.")
-    return study
-
-
-def artifact_store(cfg: "StudyConfig") -> optuna.artifacts.FileSystemArtifactStore:
+def artifact_store(cfg: StudyConfig) -> optuna.artifacts.FileSystemArtifactStore:
     """The shared artifact store under <artifacts>/store (the dashboard reads the same one)."""
     root = Path(cfg.artifacts) / "store"
     root.mkdir(parents=True, exist_ok=True)

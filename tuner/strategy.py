@@ -7,17 +7,15 @@ epochs, reported by the objective after every epoch.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import optuna
 
-if TYPE_CHECKING:
-    from .study_config import StudyConfig
+from .study_config import StudyConfig
 
 __all__ = ["make_sampler", "make_pruner"]
 
 
-def make_sampler(cfg: "StudyConfig", worker_index: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: StudyConfig, worker_index: int = 0) -> optuna.samplers.BaseSampler:
     """The study's sampler; worker ``i`` uses seed + i, so parallel workers do not draw the same points
     (with one shared seed, every worker's random start-up trials would be identical)."""
     s = cfg.sampler
@@ -38,7 +36,7 @@ def make_sampler(cfg: "StudyConfig", worker_index: int = 0) -> optuna.samplers.B
     raise AssertionError(s.name)  # validated in StudyConfig
 
 
-def make_pruner(cfg: "StudyConfig") -> optuna.pruners.BasePruner:
+def make_pruner(cfg: StudyConfig) -> optuna.pruners.BasePruner:
     p = cfg.pruner
     epochs = int(cfg.train.get("epochs", 10))
     if p.name == "median":

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from common.errors import InputError
 from common.settings import check, from_mapping, to_mapping
 from model.config import TrainConfig
-
+from model.metrics import OBJECTIVES as METRICS
 from model.run_file import DataSpec, parse_data, read_toml
+
 from .space import Dimension, parse_search
-from .storage import validate_storage_url
+from .urls import mask_url, validate_storage_url
 
 __all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig",
            "load_study_config", "SAMPLERS", "PRUNERS", "METRICS"]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
-# metrics a study may optimise, with the direction that makes sense for each
-METRICS = {"val_mae": "minimize", "val_rmse": "minimize", "val_ic": "maximize", "val_icir": "maximize",
-           "val_dir_acc": "maximize", "val_skill_half": "maximize", "val_skill_mean": "maximize"}
 
 _TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description",
              "data", "train", "search", "sampler", "pruner", "heartbeat", "worker"}
@@ -125,13 +124,10 @@ class StudyConfig:
     heartbeat: HeartbeatConfig
     worker: WorkerConfig
     path: Path | None = None
-    description: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    description: str = ""  # shown at the top of the dashboard's study note
 
     @property
     def storage_masked(self) -> str:
-        from .storage import mask_url
-
         return mask_url(self.storage)
 
     @property
@@ -229,7 +225,7 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
         timeout=None if t is None else float(t), direction=direction, metric=metric, data=data,
         train=dict(train_table), search=search, sampler=sub(SamplerConfig, "sampler"),
         pruner=sub(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
-        worker=sub(WorkerConfig, "worker"), path=path, description=description, raw=doc,
+        worker=sub(WorkerConfig, "worker"), path=path, description=description,
     )
 
 

@@ -23,21 +23,21 @@ from optuna.trial import TrialState
 
 from common import env
 
-from .heartbeat import Heartbeat, last_heartbeats
+from . import story
+from .heartbeat import Heartbeat
 from .objective import Objective, TrialInterrupted, checkpoint_path, lineage_of
+from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_of
 from .retry import with_retries
-from common.env import cache_root as default_cache_root
 from .signals import StopFlag
-from .storage import artifact_store, load_or_create_study, retry_callback
+from .storage import artifact_store, retry_callback
 from .strategy import make_sampler
+from .study import load_or_create_study
 from .study_config import StudyConfig, describe
+from .trials import finished_for_budget, state_counts
 
-__all__ = ["run_worker", "budget_counts", "WorkerSummary"]
+__all__ = ["run_worker", "WorkerSummary"]
 
 log = logging.getLogger("stocktune.worker")
-
-FINISHED_FOR_BUDGET = (TrialState.COMPLETE, TrialState.PRUNED)
-
 
 @dataclass
 class WorkerSummary:
@@ -48,41 +48,21 @@ class WorkerSummary:
     gave_up: bool = False  # stopped after [worker] max_failures_in_a_row failures in a row
 
 
-def budget_counts(study: optuna.Study) -> dict[str, int]:
-    """Trials by state name (COMPLETE, PRUNED, RUNNING, WAITING, FAIL)."""
-    counts = {s.name: 0 for s in TrialState}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] += 1
-    return counts
-
-
-def _story(name: str, *args: Any) -> None:
-    """Call a story hook (tuner/story.py); its failure is a warning, never a failed trial."""
-    try:
-        from . import story
-    except ImportError:
-        return
-    try:
-        getattr(story, name)(*args)
-    except Exception:  # noqa: BLE001
-        log.warning("story hook %s failed; the study goes on", name, exc_info=True)
-
-
 def _fail_orphans(study: optuna.Study, grace: float) -> None:
     """RUNNING trials that never got a heartbeat (worker killed between ask and its first beat)
     are invisible to Optuna's stale check; fail and re-queue them once they are old enough."""
-    storage = study._storage
+    storage = storage_of(study)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         return
-    now, beats = last_heartbeats(storage, study._study_id)
+    now, beats = last_heartbeats(storage, study_id_of(study))
     for t in running:
-        if t._trial_id in beats or t.datetime_start is None:
+        if trial_id_of(t) in beats or t.datetime_start is None:
             continue
         if (now - t.datetime_start.replace(tzinfo=None)).total_seconds() > 2 * grace:
             try:
-                if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                    retry_callback()(study, storage.get_trial(t._trial_id))
+                if storage.set_trial_state_values(trial_id_of(t), state=TrialState.FAIL):
+                    retry_callback()(study, storage.get_trial(trial_id_of(t)))
                     log.warning("trial %d had no heartbeat for %.0fs: failed and re-queued", t.number, 2 * grace)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass
@@ -99,11 +79,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: fl
 
 
 def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, store: Any) -> TrialState:
-    storage = study._storage
+    storage = storage_of(study)
     trial = with_retries(study.ask, "asking for a trial")
     t0 = time.monotonic()
     state, value, reason = TrialState.FAIL, None, ""
-    with Heartbeat(storage, trial._trial_id, cfg.heartbeat.interval):
+    with Heartbeat(storage, trial_id_of(trial), cfg.heartbeat.interval):
         try:
             value = objective(trial)
             state = TrialState.COMPLETE
@@ -123,7 +103,7 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
             except Exception:  # noqa: BLE001
                 log.warning("could not record fail_reason of trial %d", trial.number)
         _tell(study, trial, state, value)
-    frozen = with_retries(lambda: storage.get_trial(trial._trial_id), "reading the finished trial")
+    frozen = with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the finished trial")
     if state == TrialState.FAIL and objective.stop:
         # re-queue with the same params; the retry carries retry_history and resumes the checkpoint
         if frozen.state == TrialState.FAIL:
@@ -137,7 +117,7 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
           f"{time.monotonic() - t0:.1f}s)", file=sys.stderr, flush=True)
     if state == TrialState.COMPLETE:
         log.info("trial %d finished: %s=%.6g params=%s", trial.number, cfg.metric, value, trial.params)
-        _story("on_trial_complete", study, frozen, objective.last_fit, store, objective.last_checkpoint)
+        story.on_trial_complete(study, frozen, objective.last_fit, store, objective.last_checkpoint)
     return frozen.state
 
 
@@ -162,7 +142,7 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
     log.info("study resolved: %s", describe(cfg))
     from data_prep import prepare  # the dataset is built once (cache + lock) and memory-mapped
 
-    prep = prepare(cfg.data.source, cfg.data.prep, default_cache_root(), progress=progress)
+    prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root(), progress=progress)
     dataset = prep.dataset()
     index = worker_index_from_env() if worker_index is None else worker_index
     study = load_or_create_study(cfg, sampler=make_sampler(cfg, index))
@@ -175,7 +155,7 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
 
     with_retries(name_the_objective, "setting study attrs")
     store = artifact_store(cfg)
-    _story("on_study_ready", study, cfg, prep, store)
+    story.on_study_ready(study, cfg, prep, store)
     objective = Objective(cfg, dataset, stop, threads=threads)
 
     started = time.monotonic()
@@ -189,8 +169,8 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
                 log.info("timeout of %.0fs reached", cfg.timeout)
                 break
             with_retries(lambda: optuna.storages.fail_stale_trials(study), "failing stale trials")
-            counts = with_retries(lambda: budget_counts(study), "counting trials")
-            done = counts["COMPLETE"] + counts["PRUNED"]
+            counts = with_retries(lambda: state_counts(study.get_trials(deepcopy=False)), "counting trials")
+            done = finished_for_budget(counts)
             if done >= cfg.n_trials:
                 break
             if counts["WAITING"] == 0 and done + counts["RUNNING"] >= cfg.n_trials:
@@ -209,5 +189,5 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
                 summary.gave_up = True
                 break
     summary.interrupted = bool(stop)
-    with_retries(study._storage.remove_session, "closing the session")
+    with_retries(storage_of(study).remove_session, "closing the session")
     return summary

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import time
 from pathlib import Path
 
 import pytest
@@ -40,30 +39,45 @@ def test_failed_build_leaves_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
-def _slow_build(root: str, log: str, q) -> None:
+def _build_when_both_wait(root: str, log: str, me: int, waiting: list, q) -> None:
+    """build_once in a child process; the builder writes only once the other process waits on the lock."""
+    import data_prep.cache as cache
+
+    class SeenLock(cache.FileLock):
+        def __enter__(self):
+            waiting[me].set()  # about to block on (or take) the build lock
+            return super().__enter__()
+
+    cache.FileLock = SeenLock
+
     def build(d: Path) -> None:
         with open(log, "a") as f:
             f.write("built\n")
-        time.sleep(1.0)
+        assert waiting[1 - me].wait(60), "the other process never reached the lock"
         _write(d)
 
-    q.put(build_once(Path(root), "k", build))
+    q.put((me, *cache.build_once(Path(root), "k", build)))
 
 
 def test_two_processes_build_once(tmp_path):
+    """Both processes are inside build_once at the same time (the builder holds the lock until the other
+    waits on it), one builds, and the other gets the finished dataset from the cache."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
+    waiting = [ctx.Event(), ctx.Event()]
     log = tmp_path / "log"
-    procs = [ctx.Process(target=_slow_build, args=(str(tmp_path / "c"), str(log), q)) for _ in range(2)]
+    procs = [ctx.Process(target=_build_when_both_wait, args=(str(tmp_path / "c"), str(log), i, waiting, q))
+             for i in range(2)]
     for p in procs:
         p.start()
     try:
-        results = [q.get(timeout=60) for _ in procs]
+        results = [q.get(timeout=90) for _ in procs]
     finally:
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
+    assert all(e.is_set() for e in waiting)
     assert log.read_text().count("built") == 1
-    assert {r[0] for r in results} == {tmp_path / "c" / "k"}
-    assert sorted(r[1] for r in results) == [False, True]
+    assert {r[1] for r in results} == {tmp_path / "c" / "k"}
+    assert sorted(r[2] for r in results) == [False, True]

@@ -1,15 +1,10 @@
 """Fixtures for model tests; the dataset and config builders live in _harness.py."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from _harness import make_dataset
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _harness import make_dataset  # noqa: E402
-
-from data_prep.dataset import PreparedDataset  # noqa: E402
+from data_prep.dataset import PreparedDataset
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,7 @@ import pytest
 from data_prep.dataset import PreparedDataset, SplitArrays
 from model.calibration import calibration_table
 from model.config import TrainConfig
-from model.evaluation import (evaluate_split, ic_standard_error, leak_check, score_predictions,
-                              shuffle_training_labels)
+from model.evaluation import evaluate_split, ic_standard_error, leak_check, score_predictions, shuffle_training_labels
 
 
 # ---------------------------------------------------------------- an in-memory market with a planted signal

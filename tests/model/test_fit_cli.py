@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[2]
+from cli_run import stocktune
 
 RUN = """\
 [data]
@@ -42,15 +38,13 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fit_cache")
 
 
-def stocktune(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STOCKTUNE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "cli", "fit", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+def fit(*args: str, cache: Path):
+    return stocktune("fit", *args, cache=cache)
 
 
 def test_fit_trains_prints_the_table_and_saves_the_best_epoch(tmp_path, cache):
     (tmp_path / "run.toml").write_text(RUN.format(extra=""))
-    p = stocktune("--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "m"),
+    p = fit("--config", str(tmp_path / "run.toml"), "--out", str(tmp_path / "m"),
                   "--checkpoint", str(tmp_path / "ck.pt"), cache=cache)
     assert p.returncode == 0, p.stderr
     assert "val_mae" in p.stdout and "best epoch:" in p.stdout
@@ -65,7 +59,7 @@ def test_fit_trains_prints_the_table_and_saves_the_best_epoch(tmp_path, cache):
 
 def test_fit_final_refits_on_train_and_val_for_best_epoch_epochs(tmp_path, cache):
     (tmp_path / "best.toml").write_text(RUN.format(extra=""))
-    p = stocktune("--config", str(tmp_path / "best.toml"), "--final", "--out", str(tmp_path / "final"),
+    p = fit("--config", str(tmp_path / "best.toml"), "--final", "--out", str(tmp_path / "final"),
                   "--quiet", cache=cache)
     assert p.returncode == 0, p.stderr
     extra = json.loads((tmp_path / "final" / "extra.json").read_text())
@@ -79,7 +73,7 @@ def test_fit_final_refits_on_train_and_val_for_best_epoch_epochs(tmp_path, cache
 @pytest.mark.parametrize("extra, key", [("hiden_dim = 4", "hiden_dim"), ("dropout = 1.5", "dropout")])
 def test_a_bad_key_exits_2_naming_it_and_writes_nothing(tmp_path, cache, extra, key):
     (tmp_path / "bad.toml").write_text(RUN.format(extra=extra))
-    p = stocktune("--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "m"), cache=cache)
+    p = fit("--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "m"), cache=cache)
     assert p.returncode == 2
     assert key in p.stderr and "bad.toml" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "m").exists()
@@ -87,16 +81,16 @@ def test_a_bad_key_exits_2_naming_it_and_writes_nothing(tmp_path, cache, extra, 
 
 def test_a_bad_best_epoch_exits_2(tmp_path, cache):
     (tmp_path / "r.toml").write_text(RUN.format(extra="").replace("best_epoch = 2", "best_epoch = 0"))
-    p = stocktune("--config", str(tmp_path / "r.toml"), "--final", "--out", str(tmp_path / "m"), cache=cache)
+    p = fit("--config", str(tmp_path / "r.toml"), "--final", "--out", str(tmp_path / "m"), cache=cache)
     assert p.returncode == 2 and "best_epoch" in p.stderr and not (tmp_path / "m").exists()
 
 
 def test_trainer_on_the_real_prepared_sample(tmp_path_factory):
+    from _harness import tiny_cfg
+
     from data_prep import prepare
     from data_prep.config import PrepConfig
-
     from model import fit
-    from _harness import tiny_cfg
 
     ds = prepare("sample", PrepConfig(), tmp_path_factory.mktemp("sample_cache")).dataset()
     assert ds.look_back == 60 and ds.n_features > 1

@@ -5,11 +5,10 @@ import itertools
 
 import pytest
 import torch
+from _harness import tiny_cfg
 
 from model.network import StockRNN, build_network
 from model.recurrent import gru_layer, lstm_layer
-
-from _harness import tiny_cfg
 
 VARIANTS = [dict(cell=c, layer_norm=n, conv_channels=k)
             for c, n, k in itertools.product(("gru", "lstm"), (True, False), (0, 6))]

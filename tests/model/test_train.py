@@ -6,13 +6,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from _harness import make_dataset, tiny_cfg
 
 import model
-from data_prep.dataset import PreparedDataset, SplitArrays
 from common.errors import InputError
+from data_prep.dataset import PreparedDataset, SplitArrays
 from model import TIMING_KEYS, NonFiniteLoss, fit, load_model, predict, save_model
-
-from _harness import make_dataset, tiny_cfg
 
 
 # threads=2 makes a GRU train through the fused layers, threads=1 through nn.GRU (see network.py)
@@ -146,15 +145,3 @@ def test_device_auto_resolves_and_a_missing_cuda_is_an_input_error():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="device"):
             model.resolve_device("cuda:0")
-
-
-def test_the_cpu_path_per_cell_and_thread_count():
-    """On CPU both cells run the fused layers at any thread count (measured fastest: README, "Speed (bench/train.py)")."""
-    x = torch.randn(3, 6, 4)
-    threads = torch.get_num_threads()
-    try:
-        for n, cell, fused in ((2, "gru", True), (1, "gru", True), (2, "lstm", True), (1, "lstm", True)):
-            torch.set_num_threads(n)
-            assert model.build_network(tiny_cfg(cell=cell), 4)._use_fused(x) is fused, (n, cell)
-    finally:
-        torch.set_num_threads(threads)

@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+from cli_run import cli_command, cli_env, start, stocktune
+
+__all__ = ["write_study", "env", "stocktune", "start", "reap", "Processes", "wait_for", "TINY_TRAIN", "TINY_SEARCH",
+           "ARCH_TRAIN", "ARCH_SEARCH", "REPO"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,22 +47,8 @@ def write_study(tmp: Path, name: str = "t", n_trials: int = 4, storage: str | No
 
 
 def env(cache: Path) -> dict[str, str]:
-    """The environment for a worker subprocess: one shared dataset cache, one thread each."""
-    return dict(os.environ, STOCKTUNE_CACHE=str(cache), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-
-
-def stocktune(*args: str, cwd: Path, env_: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env_, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def start(*args: str, cwd: Path, env_: dict[str, str], log: Path) -> subprocess.Popen:
-    fh = open(log, "ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", "cli", "-v", *args], cwd=cwd, env=env_, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        fh.close()
+    """What a worker subprocess adds to the environment: the one shared dataset cache."""
+    return {"STOCKTUNE_CACHE": str(cache)}
 
 
 def reap(*procs: subprocess.Popen) -> None:
@@ -81,14 +70,14 @@ class Processes:
     read by threads, so no pipe fills up and a failed assert can show every log; stop them in ``close``
     (SIGTERM, then SIGKILL), from a `finally`."""
 
-    def __init__(self, *args: str, n: int = 1, cwd: Path, env_: dict[str, str]) -> None:
+    def __init__(self, *args: str, n: int = 1, cwd: Path, env: dict[str, str]) -> None:
         self.label = args[0]
         self.procs: list[subprocess.Popen] = []
         self.out: list[list[str]] = []
         self._readers: list[threading.Thread] = []
         try:
             for _ in range(n):
-                p = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=cwd, env=env_,
+                p = subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(env),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 lines: list[str] = []
                 t = threading.Thread(target=self._read, args=(p, lines), daemon=True)

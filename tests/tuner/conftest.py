@@ -1,12 +1,9 @@
 """Fixtures for the tuner tests: one dataset cache per session (the sample data is prepared once)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-
 from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,7 +53,7 @@ def live(tmp_path_factory):
     stop_polling = threading.Event()
     polls: list[int | str] = []
     try:
-        dash = Processes("dashboard", str(study), "--port", str(port), cwd=root, env_=env_)
+        dash = Processes("dashboard", str(study), "--port", str(port), cwd=root, env=env_)
         dash.wait_until(lambda: "Listening on" in dash.text(), 90, "it listened")
 
         def poll() -> None:
@@ -73,7 +72,7 @@ def live(tmp_path_factory):
         pollers = [threading.Thread(target=poll, daemon=True) for _ in range(2)]
         for t in pollers:
             t.start()
-        worker = Processes("worker", str(study), "--threads", "1", cwd=root, env_=env_)
+        worker = Processes("worker", str(study), "--threads", "1", cwd=root, env=env_)
         [worker_rc] = worker.wait(300)
         time.sleep(0.5)
         stop_polling.set()
@@ -157,6 +156,6 @@ def test_non_local_host_warns_about_authentication(live):
     so the command exits 2 right after the warning and leaves nothing running)."""
     port = live.base.rsplit(":", 1)[1]
     r = stocktune("dashboard", str(live.study), "--host", "0.0.0.0", "--port", port, cwd=live.root,
-                  env_=env(live.root / "cache"), timeout=120)
+                  env=env(live.root / "cache"), timeout=120)
     assert "no authentication" in r.stderr
     assert r.returncode == 2 and "pick another --port" in r.stderr

@@ -9,9 +9,10 @@ import tomllib
 
 import optuna
 import pytest
+from _study import env, reap, start, stocktune, wait_for, write_study
 from optuna.trial import TrialState
 
-from _study import env, reap, start, stocktune, wait_for, write_study
+from tuner.optuna_adapter import storage_of, study_id_of
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def by_state(study):
 def test_tune_two_workers_on_sqlite_then_export_and_fit(tmp_path, tuner_cache):
     path = write_study(tmp_path, name="two", n_trials=5, worker={"n_workers": 2, "stagger_seconds": 0.5},
                        pruner={"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1})
-    r = stocktune("tune", str(path), cwd=tmp_path, env_=env(tuner_cache), timeout=400)
+    r = stocktune("tune", str(path), cwd=tmp_path, env=env(tuner_cache), timeout=400)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     assert "best: trial" in r.stdout and f"stocktune dashboard {path}" in r.stdout
     s = by_state(load(path))
@@ -46,11 +47,11 @@ def test_tune_two_workers_on_sqlite_then_export_and_fit(tmp_path, tuner_cache):
     assert len({tuple(sorted(t.params.items())) for t in finished}) == len(finished)
     assert (tmp_path / "logs" / "worker-1.log").is_file()
 
-    r = stocktune("export", str(path), "--out", "best.toml", cwd=tmp_path, env_=env(tuner_cache), timeout=120)
+    r = stocktune("export", str(path), "--out", "best.toml", cwd=tmp_path, env=env(tuner_cache), timeout=120)
     assert r.returncode == 0, r.stderr
     doc = tomllib.loads((tmp_path / "best.toml").read_text())
     assert doc["result"]["study"] == "two" and doc["train"]["device"] == "auto"
-    r = stocktune("fit", "--config", "best.toml", "--quiet", cwd=tmp_path, env_=env(tuner_cache), timeout=300)
+    r = stocktune("fit", "--config", "best.toml", "--quiet", cwd=tmp_path, env=env(tuner_cache), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
 
 
@@ -62,11 +63,11 @@ def test_two_workers_on_postgres_never_print_the_password(tmp_path, tuner_cache,
     logs = [tmp_path / "w0.log", tmp_path / "w1.log"]
     procs = []
     try:
-        procs = [start("worker", str(path), "--threads", "1", cwd=tmp_path, env_=env(tuner_cache), log=log)
+        procs = [start("worker", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=log)
                  for log in logs]
         for p in procs:
             p.wait(timeout=400)
-        assert [p.returncode for p in procs] == [0, 0], "\n".join(l.read_text()[-2000:] for l in logs)
+        assert [p.returncode for p in procs] == [0, 0], "\n".join(f.read_text()[-2000:] for f in logs)
     finally:
         reap(*procs)
     study = load(path)
@@ -80,9 +81,9 @@ def test_two_workers_on_postgres_never_print_the_password(tmp_path, tuner_cache,
     assert status.returncode == 0 and export.returncode == 0, status.stderr + export.stderr
     assert "postgres:***@" in status.stdout
     everything = (status.stdout + status.stderr + export.stdout + export.stderr
-                  + (tmp_path / "best.toml").read_text() + "".join(l.read_text() for l in logs)
+                  + (tmp_path / "best.toml").read_text() + "".join(f.read_text() for f in logs)
                   + repr([t.user_attrs for t in study.trials]) + repr([t.system_attrs for t in study.trials])
-                  + repr(study.user_attrs) + repr(study._storage.get_study_system_attrs(study._study_id)))
+                  + repr(study.user_attrs) + repr(storage_of(study).get_study_system_attrs(study_id_of(study))))
     assert "hunter2secret" not in everything
     assert "postgres:***@" in (tmp_path / "best.toml").read_text()
 
@@ -110,12 +111,12 @@ def test_sigkilled_worker_trial_is_retried_and_resumes_from_its_checkpoint(tmp_p
     path = _slow_trials(tmp_path, "kill", n_trials=2)
     a = b = None
     try:
-        a = start("worker", str(path), "--threads", "1", cwd=tmp_path, env_=env(tuner_cache), log=tmp_path / "a.log")
+        a = start("worker", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=tmp_path / "a.log")
         wait_for(lambda: _reported_epochs(path, 0) >= 2, 240, "trial 0 to report 2 epochs")
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=30)
         killed_at = _reported_epochs(path, 0)
-        b = start("worker", str(path), "--threads", "1", cwd=tmp_path, env_=env(tuner_cache), log=tmp_path / "b.log")
+        b = start("worker", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=tmp_path / "b.log")
         b.wait(timeout=400)
         assert b.returncode == 0, (tmp_path / "b.log").read_text()[-3000:]
     finally:
@@ -137,7 +138,7 @@ def test_sigterm_stops_within_an_epoch_leaves_nothing_running_and_exits_0(tmp_pa
     path = _slow_trials(tmp_path, "term", n_trials=3)
     w = None
     try:
-        w = start("worker", str(path), "--threads", "1", cwd=tmp_path, env_=env(tuner_cache), log=tmp_path / "w.log")
+        w = start("worker", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=tmp_path / "w.log")
         wait_for(lambda: _reported_epochs(path, 0) >= 1, 240, "trial 0 to report an epoch")
         w.send_signal(signal.SIGTERM)
         assert w.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]

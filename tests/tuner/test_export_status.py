@@ -6,15 +6,14 @@ import tomllib
 
 import optuna
 import pytest
+from _study import stocktune, write_study
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from common.errors import InputError
-from tuner.export import export_best
 from model.run_file import load_run_config
-from tuner.study_config import load_study_config
+from tuner.export import export_best
 from tuner.status import study_status
-
-from _study import stocktune, write_study
+from tuner.study_config import load_study_config
 
 DIST = {"learning_rate": FloatDistribution(1e-3, 1e-2, log=True), "cell": CategoricalDistribution(["gru", "lstm"])}
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from cli_run import ROOT, stocktune
 
 RUN_TOML = """\
 [data]
@@ -41,11 +37,6 @@ best_epoch = 2
 """
 
 
-def cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("final")
@@ -62,14 +53,14 @@ def model_dir(workdir, cache_env) -> Path:
     """`stocktune fit --config run.toml --final --out MODEL_DIR` on the sample data."""
     (workdir / "best.toml").write_text(RUN_TOML)
     out = workdir / "model"
-    p = cli("fit", "--config", str(workdir / "best.toml"), "--final", "--out", str(out), env=cache_env)
+    p = stocktune("fit", "--config", str(workdir / "best.toml"), "--final", "--out", str(out), env=cache_env)
     assert p.returncode == 0, p.stderr
     return out
 
 
 @pytest.fixture(scope="module")
-def evaluated(model_dir, cache_env) -> subprocess.CompletedProcess:
-    p = cli("evaluate", str(model_dir), env=cache_env)
+def evaluated(model_dir, cache_env) :
+    p = stocktune("evaluate", str(model_dir), env=cache_env)
     assert p.returncode == 0, p.stderr
     return p
 
@@ -112,7 +103,7 @@ def test_evaluate_scores_the_test_period_and_the_control(model_dir, evaluated):
 
 
 def test_evaluate_no_control_to_another_dir(model_dir, cache_env, tmp_path):
-    p = cli("evaluate", str(model_dir), "--no-control", "--no-plots", "--out", str(tmp_path / "ev"), env=cache_env)
+    p = stocktune("evaluate", str(model_dir), "--no-control", "--no-plots", "--out", str(tmp_path / "ev"), env=cache_env)
     assert p.returncode == 0, p.stderr
     ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert "control" not in ev and "model" in ev
@@ -121,7 +112,7 @@ def test_evaluate_no_control_to_another_dir(model_dir, cache_env, tmp_path):
 
 # ---------------------------------------------------------------- predict
 def test_predict_table_is_sorted_and_scores_are_0_to_100(model_dir, cache_env):
-    p = cli("predict", str(model_dir), "--data", "sample", env=cache_env)
+    p = stocktune("predict", str(model_dir), "--data", "sample", env=cache_env)
     assert p.returncode == 0, p.stderr
     lines = [ln.split() for ln in p.stdout.splitlines()[2:] if ln.strip() and ln.split()[0].isdigit()]
     scores = [float(ln[2]) for ln in lines]
@@ -131,8 +122,8 @@ def test_predict_table_is_sorted_and_scores_are_0_to_100(model_dir, cache_env):
 
 
 def test_predict_csv_and_json_agree_and_top_n(model_dir, cache_env):
-    pj = cli("predict", str(model_dir), "--data", "sample", "--format", "json", env=cache_env)
-    pc = cli("predict", str(model_dir), "--data", "sample", "--format", "csv", "--top", "2", env=cache_env)
+    pj = stocktune("predict", str(model_dir), "--data", "sample", "--format", "json", env=cache_env)
+    pc = stocktune("predict", str(model_dir), "--data", "sample", "--format", "csv", "--top", "2", env=cache_env)
     assert pj.returncode == 0 and pc.returncode == 0, pj.stderr + pc.stderr
     doc = json.loads(pj.stdout)
     rows = list(csv.DictReader(io.StringIO(pc.stdout)))
@@ -145,7 +136,7 @@ def test_predict_csv_and_json_agree_and_top_n(model_dir, cache_env):
 
 def test_predict_on_a_past_date_skips_tickers_not_listed_yet(model_dir, cache_env):
     # FB listed in May 2012: on 2010-06-01 it has no data, the four others score
-    p = cli("predict", str(model_dir), "--data", "sample", "--date", "2010-06-01", "--format", "json", env=cache_env)
+    p = stocktune("predict", str(model_dir), "--data", "sample", "--date", "2010-06-01", "--format", "json", env=cache_env)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["date"] == "2010-06-01"
@@ -159,7 +150,7 @@ def test_predict_on_a_past_date_skips_tickers_not_listed_yet(model_dir, cache_en
                                          ("2010-06-05", "2010-06-05"),  # a Saturday: no trading
                                          ("06/01/2010", "YYYY-MM-DD")])
 def test_predict_bad_date_exits_2_naming_the_date_and_range(model_dir, cache_env, date, expect):
-    p = cli("predict", str(model_dir), "--data", "sample", "--date", date, env=cache_env)
+    p = stocktune("predict", str(model_dir), "--data", "sample", "--date", date, env=cache_env)
     assert p.returncode == 2, p.stderr
     assert expect in p.stderr and p.stdout == ""
     if expect != "YYYY-MM-DD":
@@ -169,16 +160,16 @@ def test_predict_bad_date_exits_2_naming_the_date_and_range(model_dir, cache_env
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_bad_model_dir_exits_2(tmp_path, cache_env, command):
     extra = ["--data", "sample"] if command == "predict" else []
-    missing = cli(command, str(tmp_path / "nope"), *extra, env=cache_env)
+    missing = stocktune(command, str(tmp_path / "nope"), *extra, env=cache_env)
     assert missing.returncode == 2 and "nope" in missing.stderr and "fit" in missing.stderr
     (tmp_path / "empty").mkdir()
-    empty = cli(command, str(tmp_path / "empty"), *extra, env=cache_env)
+    empty = stocktune(command, str(tmp_path / "empty"), *extra, env=cache_env)
     assert empty.returncode == 2 and "model.pt" in empty.stderr
     assert list((tmp_path / "empty").iterdir()) == []
     (tmp_path / "broken").mkdir()
     for f in ("model.pt", "config.json", "dataset_meta.json"):
         (tmp_path / "broken" / f).write_text("garbage")
-    broken = cli(command, str(tmp_path / "broken"), *extra, env=cache_env)
+    broken = stocktune(command, str(tmp_path / "broken"), *extra, env=cache_env)
     assert broken.returncode == 2 and "broken" in broken.stderr and "Traceback" not in broken.stderr
     assert not (tmp_path / "broken" / "evaluation.json").exists()
 
@@ -192,7 +183,7 @@ def test_tuning_trials_only_read_train_and_val_periods(tuner_cache, tmp_path):
     from data_prep.config import PrepConfig
 
     study = write_study(tmp_path, name="final-wf", n_trials=2)
-    p = stocktune("worker", str(study), "--n-trials", "2", cwd=ROOT, env_=env(tuner_cache), timeout=400)
+    p = stocktune("worker", str(study), "--n-trials", "2", cwd=ROOT, env=env(tuner_cache), timeout=400)
     assert p.returncode == 0, p.stdout + p.stderr
     res = prepare("sample", PrepConfig(look_back=20, look_ahead=5), tuner_cache)  # the study's [data]: a cache hit
     assert res.cached

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import tomli_w
+from _study import env, stocktune, write_study
 
 from tuner.launcher import plan_workers
-
-from _study import env, stocktune, write_study
 
 
 def test_gpus_round_robin_with_k_workers_per_gpu():
@@ -27,7 +26,7 @@ def test_a_crashed_worker_makes_launch_exit_nonzero(tmp_path, tuner_cache):
     doc = __import__("tomllib").loads(path.read_text())
     doc["data"]["source"] = str(tmp_path / "no-such-dir")  # valid config, fails in the worker's data prep
     path.write_text(tomli_w.dumps(doc))
-    r = stocktune("launch", str(path), "--workers", "2", cwd=tmp_path, env_=env(tuner_cache), timeout=300)
+    r = stocktune("launch", str(path), "--workers", "2", cwd=tmp_path, env=env(tuner_cache), timeout=300)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "worker 0" in r.stderr and "exited with 2" in r.stderr and "no-such-dir" in r.stderr
 
@@ -37,7 +36,7 @@ def test_launch_passes_a_storage_override_to_its_workers(tmp_path, tuner_cache):
 
     path = write_study(tmp_path, name="over", n_trials=2)
     other = f"sqlite:///{tmp_path}/other.db"
-    r = stocktune("launch", str(path), "--workers", "2", "--storage", other, cwd=tmp_path, env_=env(tuner_cache),
+    r = stocktune("launch", str(path), "--workers", "2", "--storage", other, cwd=tmp_path, env=env(tuner_cache),
                   timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     done = optuna.load_study(study_name="over", storage=other).get_trials(

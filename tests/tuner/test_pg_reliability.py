@@ -11,9 +11,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
 from optuna.trial import TrialState
 
-from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
+from tuner.optuna_adapter import trial_id_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -39,7 +40,7 @@ def _write(root: Path, name: str, url: str, n_trials: int, epochs: int, samples:
 
 def _workers(study: Path, n: int, cache: Path) -> Processes:
     """N `stocktune worker` subprocesses whose output is collected; always stopped in ``close``."""
-    return Processes("worker", str(study), "--threads", "1", n=n, cwd=study.parent, env_=env(cache))
+    return Processes("worker", str(study), "--threads", "1", n=n, cwd=study.parent, env=env(cache))
 
 
 def _study(url: str, name: str) -> optuna.Study:
@@ -90,7 +91,7 @@ def test_four_concurrent_workers_lose_and_duplicate_nothing(postgres_url, cache,
     trials = _study(postgres_url, "four").get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials))), numbers  # none lost, none duplicated
-    assert len({t._trial_id for t in trials}) == len(trials)
+    assert len({trial_id_of(t) for t in trials}) == len(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) >= n_trials
     assert len(trials) < n_trials + n_workers, f"budget overshot: {len(trials)} trials for n_trials={n_trials}"

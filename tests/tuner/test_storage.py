@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError
 
 from common.errors import InputError
 from tuner.retry import is_transient, with_retries
-from tuner.storage import mask_url, open_storage, validate_storage_url
+from tuner.storage import open_storage
+from tuner.urls import mask_url, validate_storage_url
 
 
 @pytest.mark.parametrize("url,masked", [

@@ -16,19 +16,15 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
 from optuna_dashboard import get_note
 
+from data_prep.pipeline import PrepResult
 from tuner import story
+from tuner.optuna_adapter import read_note, storage_of, study_id_of, trial_id_of
 from tuner.storage import open_storage
+from tuner.study_config import load_study_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-@dataclass
-class FakePrep:
-    path: Path
-    report: dict[str, Any]
-    cached: bool = True
 
 
 @dataclass
@@ -39,7 +35,8 @@ class FakeFit:
     device: str = "cpu"
 
 
-def _prep(tmp_path: Path) -> FakePrep:
+def _prep(tmp_path: Path) -> PrepResult:
+    """A prepared dataset's report files (meta.json, report.json, PNGs) without its arrays."""
     d = tmp_path / "dataset"
     d.mkdir()
     splits = {
@@ -59,45 +56,58 @@ def _prep(tmp_path: Path) -> FakePrep:
     (d / "report.json").write_text(json.dumps(report))
     for name in ("target_hist.png", "target_qq.png", "volatility_hist.png"):
         (d / name).write_bytes(PNG + name.encode())
-    return FakePrep(d, report)
+    return PrepResult(d, report, True)
 
 
-CFG = {
-    "name": "storytest",
-    "n_trials": 7,
-    "data": {"source": "sample", "prep": {"look_back": 20, "look_ahead": 5, "embargo": 2}},
-    "search": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-               "cell": {"choices": ["gru", "lstm"]}},
-    "sampler": {"name": "tpe", "seed": 1},
-    "pruner": {"name": "median", "n_warmup_steps": 2},
-    "train": {"epochs": 3},
-}
+STUDY_TOML = """
+name = "storytest"
+n_trials = 7
+[data]
+source = "sample"
+look_back = 20
+look_ahead = 5
+embargo = 2
+[train]
+epochs = 3
+[search]
+learning_rate = { low = 1e-4, high = 1e-2, log = true }
+cell = { choices = ["gru", "lstm"] }
+num_layers = 2
+[sampler]
+name = "tpe"
+seed = 1
+[pruner]
+name = "median"
+n_warmup_steps = 2
+"""
 
 
 @pytest.fixture()
 def setup(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
+    (tmp_path / "study.toml").write_text(f'storage = "{url}"\n' + STUDY_TOML)
+    cfg = load_study_config(tmp_path / "study.toml")
     study = optuna.create_study(storage=open_storage(url, None), study_name="storytest")
     store_dir = tmp_path / "store"
     store_dir.mkdir()
-    return study, FileSystemArtifactStore(str(store_dir)), _prep(tmp_path), url
+    return study, FileSystemArtifactStore(str(store_dir)), _prep(tmp_path), url, cfg
 
 
 def test_study_note_tells_data_splits_target_and_search(setup):
-    study, store, prep, _ = setup
-    story.on_study_ready(study, CFG, prep, store)
+    study, store, prep, _, cfg = setup
+    story.on_study_ready(study, cfg, prep, store)
     note = get_note(study)
-    for text in ("`sample`", "`AAPL`", "`FB`", "2009-07-14", "2011-08-01", "purge gap**: 7",
+    for text in ("`sample`", "`AAPL`", "`FB`", "2009-07-14", "2011-08-01", "purge gap**: 7", "embargo 2",
                  "`ecdf`", "0.0456", "`learning_rate`", "log scale", "`gru`", "`tpe`", "`median`",
-                 "n_warmup_steps=2", "7 trials"):
+                 "n_warmup_steps=2", "7 trials", "`num_layers` | fixed at `2`", "epochs=3"):
         assert text in note, f"{text!r} missing from the study note:\n{note}"
     names = sorted(a.filename for a in get_all_artifact_meta(study))
     assert names == ["target_hist.png", "target_qq.png", "volatility_hist.png"]
 
 
 def test_artifacts_download_byte_for_byte(setup, tmp_path):
-    study, store, prep, _ = setup
-    story.on_study_ready(study, CFG, prep, store)
+    study, store, prep, _, cfg = setup
+    story.on_study_ready(study, cfg, prep, store)
     meta = next(a for a in get_all_artifact_meta(study) if a.filename == "target_qq.png")
     assert meta.mimetype == "image/png"
     out = tmp_path / "qq.png"
@@ -108,13 +118,13 @@ def test_artifacts_download_byte_for_byte(setup, tmp_path):
 def test_study_ready_is_idempotent_and_race_safe(setup):
     """Eight workers starting at once, each with its own storage connection, leave one set of
     artifacts and one note version."""
-    study, store, prep, url = setup
+    study, store, prep, url, cfg = setup
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
             s = optuna.load_study(storage=open_storage(url, None), study_name="storytest")
-            story.on_study_ready(s, CFG, prep, store)
+            story.on_study_ready(s, cfg, prep, store)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
@@ -123,11 +133,11 @@ def test_study_ready_is_idempotent_and_race_safe(setup):
         t.start()
     for t in threads:
         t.join(60)
-    story.on_study_ready(study, CFG, prep, store)  # and once more, later
+    story.on_study_ready(study, cfg, prep, store)  # and once more, later
     assert not errors
     assert len(get_all_artifact_meta(study)) == 3
-    assert len(list(Path(store._base_path).iterdir())) == 3
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert len(list((prep.path.parent / "store").iterdir())) == 3
+    attrs = storage_of(study).get_study_system_attrs(study_id_of(study))
     assert attrs[story.STORY_ATTR] == "abc123"
     assert "`ecdf`" in get_note(study)
 
@@ -136,7 +146,7 @@ def _run_trial(study, value: float) -> optuna.trial.FrozenTrial:
     trial = study.ask()
     trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
     study.tell(trial, value)
-    return study._storage.get_trial(trial._trial_id)
+    return storage_of(study).get_trial(trial_id_of(trial))
 
 
 def _fit(mae: float) -> FakeFit:
@@ -147,13 +157,13 @@ def _fit(mae: float) -> FakeFit:
 
 
 def test_trial_note_and_best_checkpoint(setup, tmp_path):
-    study, store, prep, _ = setup
+    study, store, prep, _, cfg = setup
     ckpt = tmp_path / "ckpt.pt"
     ckpt.write_bytes(b"weights-v1")
 
     t0 = _run_trial(study, 0.25)
     story.on_trial_complete(study, t0, _fit(0.25), store, ckpt)
-    note = story.get_note_from_system_attrs(study._storage.get_study_system_attrs(study._study_id), t0._trial_id)["body"]
+    note = read_note(storage_of(study), study_id_of(study), trial_id_of(t0))["body"]
     for text in ("best epoch 2 of 3", "validation MAE | 0.25000", "+0.0310", "53.20%", "+1.20%",
                  "12,345", "peak RSS, all epochs (MB) | 900", "trial0_best.pt"):
         assert text in note, f"{text!r} missing from the trial note:\n{note}"
@@ -169,7 +179,7 @@ def test_trial_note_and_best_checkpoint(setup, tmp_path):
     story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)
     story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)  # repeated: no second copy
     assert sorted(a.filename for a in get_all_artifact_meta(study)) == ["trial0_best.pt", "trial2_best.pt"]
-    best = study._storage.get_study_system_attrs(study._study_id)[story.BEST_CHECKPOINT_ATTR]
+    best = storage_of(study).get_study_system_attrs(study_id_of(study))[story.BEST_CHECKPOINT_ATTR]
     assert best["trial"] == 2 and best["value"] == pytest.approx(0.20)
     out = tmp_path / "best.pt"
     download_artifact(artifact_store=store, file_path=str(out), artifact_id=best["artifact_id"])
@@ -178,25 +188,11 @@ def test_trial_note_and_best_checkpoint(setup, tmp_path):
 
 def test_hook_failure_never_raises(setup, caplog):
     """A broken artifact store (full disk, unmounted share) costs the story, not the trial."""
-    study, _, prep, _ = setup
+    study, _, prep, _, cfg = setup
 
     class Broken:
         def write(self, *_a: Any) -> None:
             raise PermissionError("read-only share")
 
-    story.on_study_ready(study, CFG, prep, Broken())
+    story.on_study_ready(study, cfg, prep, Broken())
     assert "failed; the study goes on" in caplog.text
-
-
-def test_search_space_from_the_study_config_objects(setup):
-    """The real StudyConfig (dataclasses, Dimension objects) renders, not only plain mappings."""
-    from tuner.study_config import load_study_config
-
-    study, store, prep, _ = setup
-    path = prep.path.parent / "s.toml"
-    path.write_text('name = "storytest"\nstorage = "sqlite:///x.db"\nn_trials = 3\n[data]\nsource = "sample"\n'
-                    '[search]\nlearning_rate = {low = 0.0001, high = 0.01, log = true}\n'
-                    'num_layers = {low = 1, high = 3}\n')
-    cfg = load_study_config(path)
-    note = story.study_note(cfg, prep, study_name="storytest")
-    assert "`learning_rate`" in note and "`num_layers`" in note and "`tpe`" in note, note

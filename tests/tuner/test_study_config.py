@@ -5,12 +5,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from _study import REPO, stocktune
 
 from common.errors import InputError
-from tuner.space import DEFAULT_SPACE, Choice, FloatRange, Fixed, IntRange
+from tuner.space import DEFAULT_SPACE, Choice, Fixed, FloatRange, IntRange
 from tuner.study_config import load_study_config
-
-from _study import REPO, stocktune
 
 BASE = {"name": "x", "n_trials": 3, "data": {"source": "sample"}, "train": {"epochs": 2}}
 

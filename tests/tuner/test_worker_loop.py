@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import torch
+from _study import write_study
 from optuna.trial import TrialState
 
 import model
@@ -19,11 +20,9 @@ from tuner.signals import StopFlag
 from tuner.study_config import load_study_config
 from tuner.worker import run_worker
 
-from _study import write_study
-
 
 class ScriptedFit:
-    """Stands in for model.fit: val_mae falls per epoch, depends on learning_rate; writes real checkpoints."""
+    """Stands in for model.fit: val_mae falls per epoch, depends on learning_rate; writes checkpoints."""
 
     def __init__(self, fail_if=None, stop_at=None, stop_flag=None):
         self.calls = []
@@ -44,7 +43,7 @@ class ScriptedFit:
                  "rss_mb": 300.0 + epoch}
             history.append(m)
             self.calls[-1]["epochs"].append(epoch)
-            torch.save({"epoch": epoch}, checkpoint_path)
+            torch.save({"model": {}, "epoch": epoch}, checkpoint_path)  # the keys a checkpoint has
             if self.stop_at is not None and epoch == self.stop_at:
                 self.stop_flag.set("worker stopped by SIGTERM")
                 self.stop_at = None
@@ -134,7 +133,7 @@ def test_user_attrs_are_json_and_never_mention_the_test_period(study_file, monke
     monkeypatch.setattr(model, "fit", ScriptedFit())
     seen = []
     monkeypatch.setattr(tuner.story, "on_trial_complete", lambda *a: seen.append(a[1].number))
-    monkeypatch.setattr(tuner.story, "on_study_ready", lambda *a: 1 / 0)  # a broken hook is only a warning
+    monkeypatch.setattr(tuner.story, "study_note", lambda *a, **k: 1 / 0)  # a broken note is only a warning
     cfg = load_study_config(write_study(study_file, n_trials=2))
     run_worker(cfg, stop=StopFlag(), worker_index=0)
     ts = trials(cfg)

@@ -7,6 +7,8 @@ from typing import Any
 
 from common.settings import check, from_mapping, to_mapping
 
+from .metric_names import OBJECTIVES
+
 __all__ = ["TrainConfig"]
 
 CELLS = ("gru", "lstm")
@@ -35,6 +37,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     # budget
     epochs: int = 10
+    patience: int = 0  # early stopping: stop after this many epochs without improvement (0 = off)
+    min_delta: float = 0.0  # the least change of `monitor` that counts as an improvement
+    min_epochs: int = 1  # never stop early before this many epochs
+    monitor: str = "val_mae"  # the metric that picks the best epoch and drives early stopping
     samples_per_epoch: int | None = None  # None = all training windows each epoch
     val_samples: int | None = None  # None = the whole validation split
     eval_batch_size: int = 8192
@@ -61,6 +67,11 @@ class TrainConfig:
         check(self.batch_size >= 1, f"batch_size must be >= 1, but got batch_size={self.batch_size}.")
         check(self.grad_clip >= 0, f"grad_clip must be >= 0 (0 = off), but got grad_clip={self.grad_clip}.")
         check(self.epochs >= 1, f"epochs must be >= 1, but got epochs={self.epochs}.")
+        check(self.patience >= 0, f"patience must be >= 0 (0 = no early stopping), but got patience={self.patience}.")
+        check(self.min_delta >= 0, f"min_delta must be >= 0, but got min_delta={self.min_delta}.")
+        check(self.min_epochs >= 1, f"min_epochs must be >= 1, but got min_epochs={self.min_epochs}.")
+        check(self.monitor in OBJECTIVES,
+              f"monitor must be one of {sorted(OBJECTIVES)}, but got monitor={self.monitor!r}.")
         check(self.samples_per_epoch is None or self.samples_per_epoch >= 1,
               f"samples_per_epoch must be >= 1, but got samples_per_epoch={self.samples_per_epoch}.")
         check(self.val_samples is None or self.val_samples >= 1,

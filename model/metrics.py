@@ -7,44 +7,12 @@ same windows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["regression_metrics", "rank_ic", "per_date_ic", "MIN_IC_GROUP", "Metric", "METRICS", "OBJECTIVES",
-           "VALIDATION_METRICS"]
+__all__ = ["regression_metrics", "rank_ic", "per_date_ic", "MIN_IC_GROUP"]
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How a per-epoch metric is shown, and whether a study may optimise it (and in which direction)."""
-
-    label: str
-    fmt: str  # str.format spec of one value
-    direction: str | None = None  # "minimize" | "maximize" for a possible study objective
-
-
-# every metric an epoch records that people read, in the order notes and tables show them
-METRICS: dict[str, Metric] = {
-    "val_mae": Metric("validation MAE", "{:.5f}", "minimize"),
-    "val_rmse": Metric("validation RMSE", "{:.5f}", "minimize"),
-    "val_ic": Metric("IC (Spearman, per date)", "{:+.4f}", "maximize"),
-    "val_icir": Metric("ICIR", "{:+.3f}", "maximize"),
-    "val_dir_acc": Metric("directional accuracy", "{:.2%}", "maximize"),
-    "val_skill_half": Metric("skill vs constant 0.5", "{:+.2%}", "maximize"),
-    "val_skill_mean": Metric("skill vs train mean", "{:+.2%}", "maximize"),
-    "baseline_mae_half": Metric("baseline MAE (0.5)", "{:.5f}"),
-    "baseline_mae_mean": Metric("baseline MAE (train mean)", "{:.5f}"),
-    "train_loss": Metric("train loss", "{:.5f}"),
-    "samples_per_s": Metric("throughput (samples/s)", "{:,.0f}"),
-    "epoch_time_s": Metric("epoch time (s)", "{:.2f}"),
-    "gpu_peak_mb": Metric("GPU peak memory (MB)", "{:,.0f}"),
-}
-# metric -> the direction that makes sense for it, for a study's `metric`
-OBJECTIVES: dict[str, str] = {k: m.direction for k, m in METRICS.items() if m.direction}
-# the validation metrics of an epoch (what a trial records of its best epoch)
-VALIDATION_METRICS: tuple[str, ...] = tuple(OBJECTIVES)
 
 # fewer tickers on a date than this and its Spearman correlation is too coarse to average in
 MIN_IC_GROUP = 3

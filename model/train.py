@@ -28,7 +28,9 @@ from data_prep.dataset import PreparedDataset
 from .batches import check_windows, feature_tensor, gather_windows
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
+from .early_stopping import should_stop
 from .inference import predict_features
+from .metric_names import OBJECTIVES, better
 from .metrics import regression_metrics
 from .network import StockRNN, build_network
 from .schedule import lr_at
@@ -57,11 +59,12 @@ class NonFiniteLoss(RuntimeError):
 @dataclass
 class FitResult:
     history: list[dict[str, float]]  # one dict per epoch, each with "epoch"
-    best_epoch: int  # lowest val_mae (the last epoch when there is no evaluation)
+    best_epoch: int  # best `monitor` value (the last epoch when there is no evaluation)
     best_metrics: dict[str, float]
     model: StockRNN  # carries the best epoch's weights
     device: str
     config: TrainConfig | None = None  # the effective settings (architecture from the checkpoint on resume)
+    stopped_early: bool = False  # ended by early stopping (patience), before cfg.epochs
 
 
 def resolve_device(name: str) -> torch.device:
@@ -105,8 +108,10 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None) -> FitResult:
     """Train ``cfg.epochs`` epochs (numbered 1..epochs) on ``cfg.train_splits``, evaluating on ``cfg.eval_split``.
 
-    ``on_epoch(epoch, metrics)`` returning False stops training after that epoch. A checkpoint is
-    written atomically to ``checkpoint_path`` after every epoch; ``resume_from`` continues after the
+    ``on_epoch(epoch, metrics)`` returning False stops training after that epoch; so does early
+    stopping (``cfg.patience`` epochs without an improvement of ``cfg.monitor``). A checkpoint is
+    written atomically to ``checkpoint_path`` after every epoch and records an early stop, so
+    ``resume_from`` a finished or stopped run trains nothing more; otherwise it continues after the
     checkpoint's epoch with the checkpoint's architecture. Raises NonFiniteLoss on NaN/inf.
     """
     # ---- resume: the checkpoint decides the architecture --------------------------------------
@@ -162,18 +167,21 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
     step, start_epoch = 0, 1
     history: list[dict[str, float]] = []
     best_epoch, best_state = 0, None
+    stopped = False
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, start_epoch = int(ckpt["step"]), int(ckpt["epoch"]) + 1
         history = [dict(h) for h in ckpt["history"]]
         best_epoch, best_state = int(ckpt["best_epoch"]), ckpt["best_model"]
+        stopped = bool(ckpt.get("stopped_early", False))
         _set_rng_state(ckpt["rng"])
+    monitor, maximize = cfg.monitor, OBJECTIVES[cfg.monitor] == "maximize"
     proc = psutil.Process()
     # on CUDA a per-step .item() would stall the pipeline: check the loss every few steps instead
     check_every = 1 if device.type == "cpu" else 25
 
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    for epoch in range(start_epoch, 0 if stopped else cfg.epochs + 1):
         t0 = time.perf_counter()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -222,15 +230,19 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         metrics["rss_mb"] = proc.memory_info().rss / 2**20
         metrics["gpu_peak_mb"] = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else 0.0
         history.append(metrics)
-        if ev is None or best_state is None or metrics["val_mae"] < history[best_epoch - 1]["val_mae"]:
+        if ev is None or best_state is None or better(metrics[monitor], history[best_epoch - 1][monitor], monitor):
             best_epoch = epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+        stopped = ev is not None and epoch < cfg.epochs and should_stop(
+            [h[monitor] for h in history], cfg.patience, cfg.min_delta, cfg.min_epochs, maximize)
         if checkpoint_path is not None:
             save_atomic({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                          "epoch": epoch, "history": history, "best_epoch": best_epoch,
-                         "best_model": best_state, "config": cfg.to_mapping(), "rng": _rng_state()},
-                        checkpoint_path)
+                         "best_model": best_state, "config": cfg.to_mapping(), "rng": _rng_state(),
+                         "stopped_early": stopped}, checkpoint_path)
         if on_epoch is not None and on_epoch(epoch, dict(metrics)) is False:
+            break
+        if stopped:
             break
 
     if best_state is None:  # resumed from a checkpoint whose run had already finished
@@ -239,4 +251,4 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
     net.load_state_dict(best_state)
     return FitResult(history=history, best_epoch=best_epoch,
                      best_metrics=dict(history[best_epoch - 1]) if history else {},
-                     model=net, device=str(device), config=cfg)
+                     model=net, device=str(device), config=cfg, stopped_early=stopped)

@@ -15,7 +15,7 @@ import optuna
 
 from common.errors import InputError
 from model.config import TrainConfig
-from model.metrics import VALIDATION_METRICS
+from model.metric_names import VALIDATION_METRICS
 from model.run_file import write_toml_atomic
 
 from .retry import with_retries

@@ -19,7 +19,7 @@ import optuna
 
 from common.errors import InputError
 from common.files import json_safe
-from model.metrics import VALIDATION_METRICS
+from model.metric_names import VALIDATION_METRICS
 
 from .optuna_adapter import storage_of, trial_id_of
 from .retry import with_retries

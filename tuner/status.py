@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from model.metrics import VALIDATION_METRICS
+from model.metric_names import VALIDATION_METRICS
 
 from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_of
 from .retry import with_retries

@@ -35,7 +35,7 @@ from optuna.artifacts import ArtifactMeta
 
 from data_prep.dataset import gap_days_of
 from data_prep.pipeline import PrepResult
-from model.metrics import METRICS
+from model.metric_names import METRICS
 
 from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_id_of, trial_id_of, write_note
 from .retry import with_retries

@@ -17,7 +17,7 @@ from typing import Any
 from common.errors import InputError
 from common.settings import check, from_mapping, to_mapping
 from model.config import TrainConfig
-from model.metrics import OBJECTIVES as METRICS
+from model.metric_names import OBJECTIVES as METRICS
 from model.run_file import DataSpec, parse_data, read_toml
 
 from .space import Dimension, parse_search

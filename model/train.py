@@ -35,7 +35,7 @@ from .metrics import regression_metrics
 from .network import StockRNN, build_network
 from .schedule import lr_at
 
-__all__ = ["fit", "FitResult", "NonFiniteLoss", "resolve_device", "ARCH_KEYS", "TIMING_KEYS"]
+__all__ = ["fit", "FitResult", "EvalPredictions", "NonFiniteLoss", "resolve_device", "ARCH_KEYS", "TIMING_KEYS"]
 
 # settings that define the network's shape: on resume they come from the checkpoint
 ARCH_KEYS = ("cell", "hidden_dim", "num_layers", "dropout", "layer_norm", "conv_channels")
@@ -65,6 +65,19 @@ class FitResult:
     device: str
     config: TrainConfig | None = None  # the effective settings (architecture from the checkpoint on resume)
     stopped_early: bool = False  # ended by early stopping (patience), before cfg.epochs
+    evaluation: EvalPredictions | None = None  # the best epoch's predictions on the evaluation windows
+
+
+@dataclass(frozen=True)
+class EvalPredictions:
+    """What the best epoch predicted for each evaluation window: the raw material of per-date statistics
+    (a study's verdict on its winner), kept so that nobody has to run the model again."""
+
+    end_idx: np.ndarray  # int64 window end rows
+    date: np.ndarray  # datetime64[D], the day each prediction is made
+    pred: np.ndarray  # float32
+    target: np.ndarray  # float32
+    train_mean: float  # mean target of the training windows (the "always the train mean" baseline)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -166,7 +179,7 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
     loss_fn = _loss_fn(cfg)
     step, start_epoch = 0, 1
     history: list[dict[str, float]] = []
-    best_epoch, best_state = 0, None
+    best_epoch, best_state, best_pred = 0, None, None
     stopped = False
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
@@ -225,6 +238,8 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         if ev is not None:
             pred_ev = predict_features(net, feats, ev[0], L, cfg.eval_batch_size, autocast=use_amp)
             metrics.update(regression_metrics(pred_ev, ev[1], ev[2], train_mean))
+        else:
+            pred_ev = None
         metrics["epoch_time_s"] = time.perf_counter() - t0
         metrics["samples_per_s"] = n_per_epoch / train_time
         metrics["rss_mb"] = proc.memory_info().rss / 2**20
@@ -233,6 +248,7 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         if ev is None or best_state is None or better(metrics[monitor], history[best_epoch - 1][monitor], monitor):
             best_epoch = epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+            best_pred = pred_ev
         stopped = ev is not None and epoch < cfg.epochs and should_stop(
             [h[monitor] for h in history], cfg.patience, cfg.min_delta, cfg.min_epochs, maximize)
         if checkpoint_path is not None:
@@ -249,6 +265,12 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         best_state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         best_epoch = len(history)
     net.load_state_dict(best_state)
+    evaluation = None
+    if ev is not None:
+        if best_pred is None:  # resumed past the best epoch: predict once more with its weights
+            best_pred = predict_features(net, feats, ev[0], L, cfg.eval_batch_size, autocast=use_amp)
+        evaluation = EvalPredictions(ev[0].cpu().numpy(), ev[2], best_pred, ev[1], train_mean)
     return FitResult(history=history, best_epoch=best_epoch,
                      best_metrics=dict(history[best_epoch - 1]) if history else {},
-                     model=net, device=str(device), config=cfg, stopped_early=stopped)
+                     model=net, device=str(device), config=cfg, stopped_early=stopped,
+                     evaluation=evaluation)

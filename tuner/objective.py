@@ -1,8 +1,12 @@
-"""One trial: sample params, train with per-epoch reporting and pruning, record what happened.
+"""One trial: sample params, train every walk-forward fold with per-epoch reporting and pruning,
+record what happened.
 
-The trial's checkpoint lives in the shared artifacts dir under its *lineage* (the number of the
-first trial of a retry chain), so a trial re-queued after its worker died resumes from the last
-finished epoch on whichever worker picks it up, instead of starting over.
+The trial's value is the mean over the folds of the study metric at each fold's best epoch. Epochs
+are reported on one step axis, step = (fold - 1) x steps_per_fold + epoch, so a pruner compares
+trials only at equal (fold, epoch). Each fold's checkpoint lives in the shared artifacts dir under the
+trial's *lineage* (the number of the first trial of a retry chain), so a trial re-queued after its
+worker died resumes on whichever worker picks it up: finished folds return at once from their
+checkpoints, the interrupted one continues from its last finished epoch.
 """
 from __future__ import annotations
 
@@ -10,27 +14,32 @@ import logging
 import math
 import os
 import socket
+import statistics
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from common.errors import InputError
-from common.files import json_safe
+from common.files import json_safe, write_atomic
+from data_prep.folds import FoldPlan
 from model.metric_names import VALIDATION_METRICS
 
-from .optuna_adapter import storage_of, trial_id_of
+from .optuna_adapter import set_user_attrs, storage_of, trial_id_of
 from .retry import with_retries
 from .signals import StopFlag
 from .space import suggest
 from .study_config import StudyConfig
 
-__all__ = ["Objective", "TrialInterrupted", "lineage_of", "checkpoint_path"]
+__all__ = ["Objective", "TrialInterrupted", "TrialRun", "lineage_of", "checkpoint_path", "series_path",
+           "CONFIRM_SEED_ATTR"]
 
 log = logging.getLogger("stocktune.worker")
 
+CONFIRM_SEED_ATTR = "confirm_seed"  # user attr of a confirmation run: the seed it trains with
 
 
 class TrialInterrupted(Exception):
@@ -43,8 +52,13 @@ def lineage_of(frozen: optuna.trial.FrozenTrial) -> int:
     return int(original) if original is not None else int(frozen.number)
 
 
-def checkpoint_path(cfg: StudyConfig, lineage: int) -> Path:
-    return cfg.checkpoint_dir / f"{lineage}.pt"
+def checkpoint_path(cfg: StudyConfig, lineage: int, fold: int = 1, n_folds: int = 1) -> Path:
+    return cfg.checkpoint_dir / (f"{lineage}.pt" if n_folds == 1 else f"{lineage}.fold{fold}.pt")
+
+
+def series_path(cfg: StudyConfig, number: int) -> Path:
+    """Per-date validation errors of a COMPLETE trial (all folds), which the verdict reads."""
+    return cfg.artifacts / "series" / cfg.name / f"trial{number}.npz"
 
 
 def _package_version() -> str:
@@ -65,108 +79,150 @@ def _checkpoint_epoch(path: Path) -> int | None:
         return None
 
 
-def data_splits_used(meta: dict[str, Any], splits: tuple[str, ...]) -> dict[str, list[str]]:
-    """{"train": [start, end], "val": [start, end]} from the dataset meta (proof of no test-period use)."""
-    out: dict[str, list[str]] = {}
-    for name in splits:
-        s = (meta.get("splits") or {}).get(name) or {}
-        out[name] = [str(s.get("start")), str(s.get("end"))]
-    return out
+@dataclass
+class TrialRun:
+    """What a finished trial leaves for the story hook: each fold's fit and the last fold's checkpoint."""
+
+    fits: list[Any]  # model.FitResult per fold
+    checkpoint: Path
+
+    @property
+    def last(self) -> Any:
+        return self.fits[-1]
 
 
 @dataclass
 class Objective:
-    """Callable on a live trial; keeps the last fit result for the story hook."""
+    """Callable on a live trial; keeps the last trial's run for the story hook."""
 
     cfg: StudyConfig
     dataset: Any  # data_prep.PreparedDataset (memory-mapped, shared by every trial of this worker)
+    folds: FoldPlan
     stop: StopFlag
     threads: int | None = None
-    last_fit: Any = field(default=None, init=False)
-    last_checkpoint: Path | None = field(default=None, init=False)
+    last: TrialRun | None = field(default=None, init=False)
 
     def __call__(self, trial: optuna.Trial) -> float:
         import model  # torch is imported only once a trial runs
 
-        self.last_fit, self.last_checkpoint = None, None
+        self.last = None
+        cfg, plan = self.cfg, self.folds
         storage = storage_of(trial.study)
         # Optuna 5's retry helpers refuse a live trial: read the frozen one from storage
         frozen = with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the trial")
         lineage = lineage_of(frozen)
         history_chain = list(frozen.system_attrs.get("retry_history", []))
         # idempotent: re-suggesting a param that did get stored returns the stored value
-        params = with_retries(lambda: suggest(trial, self.cfg.search), "sampling params")
-        runtime = {"threads": self.threads} if self.threads else {}
-        tcfg = self.cfg.train_config(params, **runtime)
+        params = with_retries(lambda: suggest(trial, cfg.search), "sampling params")
+        runtime: dict[str, Any] = {"monitor": cfg.metric}
+        if self.threads:
+            runtime["threads"] = self.threads
+        if CONFIRM_SEED_ATTR in frozen.user_attrs:
+            runtime["seed"] = int(frozen.user_attrs[CONFIRM_SEED_ATTR])
+        tcfg = cfg.train_config(params, **runtime)
 
-        ckpt = checkpoint_path(self.cfg, lineage)
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-        resume_from, resumed_epoch = None, None
-        if history_chain and ckpt.is_file():
-            resume_from, resumed_epoch = ckpt, _checkpoint_epoch(ckpt)
-        elif not history_chain and ckpt.exists():
-            ckpt.unlink()  # left over from an older study of the same name: never resume a stranger
-
+        n = len(plan)
+        ckpts = [checkpoint_path(cfg, lineage, f.number, n) for f in plan.folds]
+        ckpts[0].parent.mkdir(parents=True, exist_ok=True)
+        if not history_chain:
+            for c in ckpts:  # left over from an older study of the same name: never resume a stranger
+                c.unlink(missing_ok=True)
+        resumed = {i + 1: _checkpoint_epoch(c) for i, c in enumerate(ckpts) if history_chain and c.is_file()}
         meta = self.dataset.meta
-        used = tuple(tcfg.train_splits) + ((tcfg.eval_split,) if tcfg.eval_split else ())
         attrs: dict[str, Any] = {
             "worker_host": socket.gethostname(), "worker_pid": os.getpid(),
             "stocktune_version": _package_version(), "dataset_cache_key": str(meta.get("cache_key", "")),
-            "data_splits_used": data_splits_used(meta, used), "lineage": lineage,
-            "checkpoint": str(ckpt),
+            "data_splits_used": {"train": [plan.folds[0].train_period[0], plan.folds[-1].train_period[1]],
+                                 "val": [plan.folds[0].val_period[0], plan.folds[-1].val_period[1]]},
+            "folds": plan.describe(), "lineage": lineage, "checkpoint": str(ckpts[-1]),
         }
         if history_chain:
-            attrs.update(retried_from=int(history_chain[-1]), retry_history=[int(n) for n in history_chain],
-                         resumed_from_epoch=resumed_epoch)
+            attrs.update(retried_from=int(history_chain[-1]), retry_history=[int(x) for x in history_chain],
+                         resumed_from_epoch={str(k): v for k, v in resumed.items()})
         self._set_attrs(trial, attrs)
         log.info("trial %d (lineage %d) starts: %s%s", trial.number, lineage, params,
-                 f", resuming from {ckpt} (epoch {resumed_epoch})" if resume_from else "")
+                 f", resuming folds {resumed}" if resumed else "")
 
-        state = {"first_epoch": None, "pruned_at": None, "interrupted": False}
+        state: dict[str, Any] = {"first_step": None, "pruned_at": None, "interrupted": False}
+        fits: list[Any] = []
+        for fold, ckpt in zip(plan.folds, ckpts):
+            offset = (fold.number - 1) * cfg.steps_per_fold
 
-        def on_epoch(epoch: int, metrics: dict[str, Any]) -> bool:
-            if state["first_epoch"] is None:
-                state["first_epoch"] = epoch
-                self._set_attrs(trial, {"first_reported_epoch": int(epoch)})
-            value = float(metrics[self.cfg.metric])
-            if math.isfinite(value):
-                with_retries(lambda: trial.report(value, epoch), "reporting an epoch")
-            if self.stop:
-                state["interrupted"] = True
-                return False
-            if with_retries(trial.should_prune, "asking the pruner"):
-                state["pruned_at"] = epoch
-                return False
-            return True
+            def on_epoch(epoch: int, metrics: dict[str, Any], offset: int = offset, fold: int = fold.number) -> bool:
+                step = offset + epoch
+                state["first_step"] = state["first_step"] or step
+                value = float(metrics[cfg.metric])
+                if math.isfinite(value):
+                    with_retries(lambda: trial.report(value, step), "reporting an epoch")
+                if self.stop:
+                    state["interrupted"] = True
+                    return False
+                if cfg.pruner.name != "none" and with_retries(trial.should_prune, "asking the pruner"):
+                    state["pruned_at"] = (fold, epoch)
+                    return False
+                return True
 
-        result = model.fit(self.dataset, tcfg, on_epoch=on_epoch, checkpoint_path=ckpt, resume_from=resume_from)
-        self.last_fit, self.last_checkpoint = result, ckpt
-        self._set_attrs(trial, self._result_attrs(result))
+            resume = ckpt if fold.number in resumed else None
+            fits.append(model.fit(plan.dataset(self.dataset, fold.number), tcfg, on_epoch=on_epoch,
+                                  checkpoint_path=ckpt, resume_from=resume))
+            if state["interrupted"] or state["pruned_at"] is not None:
+                break
+        self.last = TrialRun(fits, ckpts[len(fits) - 1])
+        self._set_attrs(trial, {**self._result_attrs(fits), "first_reported_step": state["first_step"]})
         if state["interrupted"]:
             raise TrialInterrupted(self.stop.reason or "worker stopped")
         if state["pruned_at"] is not None:
-            raise optuna.TrialPruned(f"pruned at epoch {state['pruned_at']}")
-        value = result.best_metrics.get(self.cfg.metric) if result.best_metrics else None
-        if value is None or not math.isfinite(float(value)):
-            raise FloatingPointError(f"{self.cfg.metric} of the best epoch is {value!r}")
-        return float(value)
+            fold, epoch = state["pruned_at"]
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}" + (f" of fold {fold}" if n > 1 else ""))
+        values = [f.best_metrics.get(cfg.metric) for f in fits]
+        if any(v is None or not math.isfinite(float(v)) for v in values):
+            raise FloatingPointError(f"{cfg.metric} of a fold's best epoch is not finite: {values}")
+        self._save_series(trial.number, fits)
+        return float(np.mean(values))
 
-    def _result_attrs(self, result: Any) -> dict[str, Any]:
-        best = dict(result.best_metrics or {})
-        history = list(result.history or [])
-        attrs = {k: json_safe(best.get(k)) for k in VALIDATION_METRICS if k in best}
+    def _result_attrs(self, fits: list[Any]) -> dict[str, Any]:
+        """Each validation metric as the mean over the folds of its best epoch's value, and the folds' own."""
+        metric = self.cfg.metric
+        best = [dict(f.best_metrics or {}) for f in fits]
+        history = [h for f in fits for h in (f.history or [])]
+        attrs: dict[str, Any] = {k: json_safe(float(np.mean([b[k] for b in best]))) for k in VALIDATION_METRICS
+                                 if all(k in b for b in best)}
+        fold_values = [json_safe(b.get(metric)) for b in best]
         rates = [float(h["samples_per_s"]) for h in history if h.get("samples_per_s")]
         rss = [float(h["rss_mb"]) for h in history if h.get("rss_mb") is not None]
+        best_epochs = [int(f.best_epoch) for f in fits]
         attrs.update(
-            best_epoch=json_safe(result.best_epoch),
-            epochs_run=int(max((h.get("epoch", 0) for h in history), default=0)),
+            fold_values=fold_values,
+            fold_std=json_safe(float(np.std(fold_values, ddof=1))) if len(fits) > 1 and None not in fold_values else None,
+            fold_best_epochs=best_epochs,
+            fold_stopped_early=[bool(f.stopped_early) for f in fits],
+            # the epochs a final refit trains (`fit --final`): the folds' median best epoch
+            best_epoch=int(round(statistics.median(best_epochs))) if best_epochs else None,
+            epochs_run=len(history),
             samples_per_s=json_safe(sorted(rates)[len(rates) // 2]) if rates else None,
             peak_rss_mb=json_safe(max(rss)) if rss else None,
-            device=str(getattr(result, "device", "")),
+            device=str(fits[-1].device) if fits else "",
         )
         return attrs
 
+    def _save_series(self, number: int, fits: list[Any]) -> None:
+        """The folds' per-date validation errors at their best epochs, for the verdict (one small file)."""
+        from model.selection import concat, date_series
+
+        parts = [date_series(f.evaluation.pred, f.evaluation.target, f.evaluation.date, f.evaluation.train_mean)
+                 for f in fits if f.evaluation is not None]
+        if not parts:
+            return
+        series = concat(parts)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **series.to_npz())
+
+        write_atomic(series_path(self.cfg, number), write)
+
     @staticmethod
     def _set_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-        for k, v in attrs.items():
-            with_retries(lambda k=k, v=v: trial.set_user_attr(k, v), "setting a user attr")
+        """All of ``attrs`` in one storage transaction (a worker's storage time stays a small share)."""
+        safe = {k: json_safe(v) for k, v in attrs.items()}
+        with_retries(lambda: set_user_attrs(storage_of(trial.study), trial_id_of(trial), safe), "setting user attrs")

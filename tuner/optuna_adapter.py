@@ -13,7 +13,7 @@ import optuna
 import sqlalchemy
 from optuna.storages import BaseStorage
 
-__all__ = ["TESTED", "storage_of", "study_id_of", "trial_id_of", "ARTIFACTS_ATTR_PREFIX", "read_note",
+__all__ = ["TESTED", "storage_of", "study_id_of", "trial_id_of", "ARTIFACTS_ATTR_PREFIX", "set_user_attrs", "read_note",
            "write_note", "last_heartbeats", "missing_internals"]
 
 TESTED = {"optuna": "5.0.0", "optuna-dashboard": "0.21.0"}
@@ -43,6 +43,24 @@ def trial_id_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
     """A trial's storage id (both trial classes keep it private). The public
     ``storage.get_trial_id_from_study_id_trial_number`` costs a query per call."""
     return trial._trial_id
+
+
+def set_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict[str, Any]) -> None:
+    """Set several user attributes of a running trial in ONE transaction. Optuna's public API writes one
+    attribute per transaction; a trial records about twenty, which on SQLite costs a worker a few per cent
+    of its time. Falls back to one call per attribute on a storage that is not an RDBStorage."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    rdb = getattr(storage, "_backend", storage)
+    if not isinstance(rdb, RDBStorage):
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        return
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        for key, value in attrs.items():
+            rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
 
 
 def read_note(storage: BaseStorage, study_id: int, trial_id: int | None) -> dict[str, Any]:
@@ -97,6 +115,10 @@ def missing_internals() -> list[str]:
             return None
 
     need("optuna.artifacts._upload", "ARTIFACTS_ATTR_PREFIX")
+    need("optuna.storages._rdb.storage", "_create_scoped_session")
+    rdb_cls = need("optuna.storages", "RDBStorage")
+    if rdb_cls is not None and not hasattr(rdb_cls, "_set_trial_attr_without_commit"):
+        missing.append("optuna.storages.RDBStorage._set_trial_attr_without_commit")
     get_note = need("optuna_dashboard._note", "get_note_from_system_attrs")
     save = need("optuna_dashboard._note", "save_note_with_version")
     try:
@@ -105,7 +127,8 @@ def missing_internals() -> list[str]:
         models = None
         missing.append("optuna.storages._rdb.models")
     if models is not None:
-        for cls, cols in (("TrialHeartbeatModel", ("trial_id", "heartbeat")), ("TrialModel", ("trial_id", "study_id"))):
+        for cls, cols in (("TrialHeartbeatModel", ("trial_id", "heartbeat")), ("TrialModel", ("trial_id", "study_id")),
+                          ("TrialUserAttributeModel", ("trial_id", "key", "value_json"))):
             model = getattr(models, cls, None)
             missing += [f"optuna.storages._rdb.models.{cls}.{c}" for c in cols if not hasattr(model, c)]
     if save is not None and list(inspect.signature(save).parameters) != ["storage", "study_id", "trial_id", "ver", "body"]:

@@ -75,7 +75,8 @@ class FitSummary(Protocol):
 
 # --------------------------------------------------------------------------------------------- hooks
 
-def on_study_ready(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, artifact_store: Any) -> None:
+def on_study_ready(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, artifact_store: Any,
+                   folds: list[dict[str, Any]] | None = None) -> None:
     """Tell the study's story once: the study note and the dataset report images.
 
     Called by every worker after the study is loaded. The first worker writes; later ones find
@@ -87,7 +88,7 @@ def on_study_ready(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, arti
         key = _dataset_key(prep)
         if storage.get_study_system_attrs(study_id).get(STORY_ATTR) == key:
             return
-        _save_note(storage, study_id, None, study_note(cfg, prep, study_name=study.study_name))
+        _save_note(storage, study_id, None, study_note(cfg, prep, study_name=study.study_name, folds=folds))
         if artifact_store is not None:
             for path in report_images(prep):
                 upload_once(artifact_store, storage, study_id, None, path, tag=key)
@@ -96,16 +97,20 @@ def on_study_ready(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, arti
     _quietly(tell, "writing the study note and report artifacts")
 
 
-def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fit: FitSummary, artifact_store: Any,
-                      checkpoint_path: str | Path | None) -> None:
-    """Write the trial note; upload the checkpoint when this trial is the study's new best.
+def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fits: list[FitSummary],
+                      artifact_store: Any, checkpoint_path: str | Path | None) -> None:
+    """Write the trial note; upload the (last fold's) checkpoint when this trial is the study's new best.
 
     ``trial`` is the finished trial (after ``study.tell``): its system attrs are frozen, so the
-    checkpoint becomes a study artifact ``trial<N>_best.pt``.
+    checkpoint becomes a study artifact ``trial<N>_best.pt``. ``fits``: one per fold.
     """
     def tell() -> None:
+        if not fits:
+            return
         storage, study_id = storage_of(study), study_id_of(study)
-        metrics = dict(fit.best_metrics or {})
+        fit = fits[-1]
+        # the folds' means of the validation metrics (trial attrs), the rest from the last fold
+        metrics = {**(fit.best_metrics or {}), **{k: v for k, v in trial.user_attrs.items() if k in METRICS}}
         value = _finite(trial.value)
         uploaded = None
         ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -120,8 +125,9 @@ def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fit:
                     "filename": uploaded})
             else:
                 log.warning("trial %d: checkpoint %s not found; not uploaded", trial.number, ckpt)
-        body = trial_note(trial.number, fit.best_epoch, metrics, history=fit.history or [], device=fit.device,
-                          params=dict(trial.params), checkpoint=uploaded)
+        body = trial_note(trial.number, trial.user_attrs.get("best_epoch", fit.best_epoch), metrics,
+                          history=[h for f in fits for h in (f.history or [])], device=fit.device,
+                          params=dict(trial.params), checkpoint=uploaded, folds=_fold_rows(trial, fits))
         _save_note(storage, study_id, trial_id_of(trial), body)
 
     _quietly(tell, f"writing the note of trial {trial.number}")
@@ -137,7 +143,8 @@ def _quietly(fn: Callable[[], None], what: str) -> None:
 
 # ------------------------------------------------------------------------------------------ notes
 
-def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None) -> str:
+def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None,
+               folds: list[dict[str, Any]] | None = None) -> str:
     """The study's markdown note: what data, which splits, which target, what is searched and how."""
     report, meta = prep.report, prep.meta
     p = cfg.data.prep
@@ -161,6 +168,15 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
                              f"{_fmt_int(sp.get('n_windows', '?'))} | {_fmt_int(sp.get('n_tickers', '?'))} |")
         lines.append("")
 
+    if folds:
+        lines += [f"## Validation: {len(folds)} walk-forward fold{'s' if len(folds) > 1 else ''} "
+                  f"({cfg.validation.scheme})", "",
+                  "A trial trains each fold and scores the mean of the folds' best epochs. Pruning compares trials "
+                  "only at the same fold and epoch.", "",
+                  "| fold | trains on | validates on | train windows | val windows |", "|---:|---|---|---:|---:|"]
+        lines += [f"| {f['fold']} | {f['train'][0]} .. {f['train'][1]} | {f['val'][0]} .. {f['val'][1]} | "
+                  f"{f['n_train']:,} | {f['n_val']:,} |" for f in folds]
+        lines.append("")
     method = meta.get("target_method") or report.get("target_method") or p.target
     lines += ["## Target", "", f"- **method**: `{method}` (rise probability in [0, 1])"]
     ks = _ks_rows(report)
@@ -188,11 +204,14 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
 
 def trial_note(number: int, best_epoch: Any, metrics: Mapping[str, Any], *, history: Iterable[Mapping] = (),
                device: str | None = None, params: Mapping[str, Any] | None = None,
-               checkpoint: str | None = None) -> str:
-    """One trial's markdown note: the best epoch's metrics in a table (the learning curve is the
-    intermediate-values chart, which the worker reports per epoch)."""
+               checkpoint: str | None = None, folds: list[dict[str, Any]] | None = None) -> str:
+    """One trial's markdown note: the metrics (the folds' mean) in a table, and each fold's own (the
+    learning curves are the intermediate-values chart, which the worker reports per epoch)."""
     history = list(history)
-    lines = [f"## Trial {number}: best epoch {best_epoch} of {len(history) or '?'}", ""]
+    if folds and len(folds) > 1:
+        lines = [f"## Trial {number}: mean of {len(folds)} folds ({len(history)} epochs trained)", ""]
+    else:
+        lines = [f"## Trial {number}: best epoch {best_epoch} of {len(history) or '?'}", ""]
     lines += ["| metric | value |", "|---|---|"]
     for key in TRIAL_METRICS:
         if metrics.get(key) is not None and not (key == "gpu_peak_mb" and not metrics[key]):
@@ -200,6 +219,10 @@ def trial_note(number: int, best_epoch: Any, metrics: Mapping[str, Any], *, hist
     peak_rss = max((float(h.get("rss_mb") or 0) for h in [*history, metrics]), default=0.0)
     if peak_rss:
         lines.append(f"| peak RSS, all epochs (MB) | {peak_rss:,.0f} |")
+    if folds and len(folds) > 1:
+        lines += ["", "| fold | value | best epoch | epochs | stopped early |", "|---:|---:|---:|---:|---|"]
+        lines += [f"| {f['fold']} | {_fmt_float(f['value'], '{:.5g}')} | {f['best_epoch']} | {f['epochs']} | "
+                  f"{'yes' if f['stopped_early'] else 'no'} |" for f in folds]
     if device:
         lines += ["", f"device: `{device}`"]
     if params:
@@ -247,6 +270,12 @@ def _save_note(storage: Any, study_id: int, trial_id: int | None, body: str) -> 
     if current["body"] == body:
         return
     write_note(storage, study_id, trial_id, int(current["version"]) + 1, body)
+
+
+def _fold_rows(trial: optuna.trial.FrozenTrial, fits: list[FitSummary]) -> list[dict[str, Any]]:
+    values = trial.user_attrs.get("fold_values") or [None] * len(fits)
+    return [{"fold": i + 1, "value": v, "best_epoch": f.best_epoch, "epochs": len(f.history or []),
+             "stopped_early": bool(getattr(f, "stopped_early", False))} for i, (f, v) in enumerate(zip(fits, values))]
 
 
 def _finite(value: Any) -> float | None:

@@ -2,7 +2,7 @@
 
 TPE is multivariate (learning rate and batch size interact) and uses the constant liar, so that
 parallel workers asking at the same moment do not all get the same point. Pruning steps are
-epochs, reported by the objective after every epoch.
+epochs on one axis over the folds, reported by the objective after every epoch.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import warnings
 
 import optuna
 
+from .pruning import FoldPercentilePruner
 from .study_config import StudyConfig
 
 __all__ = ["make_sampler", "make_pruner"]
@@ -36,17 +37,20 @@ def make_sampler(cfg: StudyConfig, worker_index: int = 0) -> optuna.samplers.Bas
     raise AssertionError(s.name)  # validated in StudyConfig
 
 
-def make_pruner(cfg: StudyConfig) -> optuna.pruners.BasePruner:
+def make_pruner(cfg: StudyConfig, n_folds: int = 1) -> optuna.pruners.BasePruner:
+    """The study's pruner on the fold x epoch step axis (``cfg.steps_per_fold`` steps per fold).
+
+    median compares within the current fold only (tuner/pruning.py); successive halving and hyperband
+    compare values at equal steps (equal fold and epoch), with hyperband's budget all folds' epochs."""
     p = cfg.pruner
-    epochs = int(cfg.train.get("epochs", 10))
     if p.name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps,
-                                           interval_steps=p.interval_steps)
+        return FoldPercentilePruner(cfg.steps_per_fold, 50.0, n_startup_trials=p.n_startup_trials,
+                                    n_warmup_steps=p.n_warmup_steps, interval_steps=p.interval_steps)
     if p.name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource or "auto",
                                                       reduction_factor=p.reduction_factor)
     if p.name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=p.min_resource or 1,
-                                              max_resource=p.max_resource or epochs,
+                                              max_resource=p.max_resource or cfg.steps_per_fold * n_folds,
                                               reduction_factor=p.reduction_factor)
     return optuna.pruners.NopPruner()

@@ -16,6 +16,7 @@ from typing import Any
 
 from common.errors import InputError
 from common.settings import check, from_mapping, to_mapping
+from data_prep.folds import FoldConfig
 from model.config import TrainConfig
 from model.metric_names import OBJECTIVES as METRICS
 from model.run_file import DataSpec, parse_data, read_toml
@@ -23,15 +24,15 @@ from model.run_file import DataSpec, parse_data, read_toml
 from .space import Dimension, parse_search
 from .urls import mask_url, validate_storage_url
 
-__all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig",
+__all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig", "ConfirmConfig",
            "load_study_config", "SAMPLERS", "PRUNERS", "METRICS"]
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
 
 _TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description",
-             "data", "train", "search", "sampler", "pruner", "heartbeat", "worker"}
-_TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker"}
+             "data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
+_TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,19 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class ConfirmConfig:
+    """[confirm]: retrain the top_k trials with `seeds` fresh seeds on all folds (run by `confirm`, and at
+    the end of `tune` when the study file has this table)."""
+
+    top_k: int = 5
+    seeds: int = 3
+
+    def __post_init__(self) -> None:
+        check(self.top_k >= 1, f"top_k must be >= 1, but got top_k={self.top_k}.")
+        check(self.seeds >= 1, f"seeds must be >= 1, but got seeds={self.seeds}.")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     name: str
     storage: str  # the real URL (may hold a password): never print it, use storage_masked
@@ -123,6 +137,8 @@ class StudyConfig:
     pruner: PrunerConfig
     heartbeat: HeartbeatConfig
     worker: WorkerConfig
+    validation: FoldConfig = FoldConfig()
+    confirm: ConfirmConfig | None = None  # None: no [confirm] table (`stocktune confirm` uses the defaults)
     path: Path | None = None
     description: str = ""  # shown at the top of the dashboard's study note
 
@@ -134,6 +150,12 @@ class StudyConfig:
     def checkpoint_dir(self) -> Path:
         """Checkpoints keyed by study and trial lineage, in the shared artifacts dir."""
         return self.artifacts / "checkpoints" / self.name
+
+    @property
+    def steps_per_fold(self) -> int:
+        """Pruning steps per fold on the one step axis: the most epochs any trial can train."""
+        dim = self.search.get("epochs")
+        return int(max(dim.extremes())) if dim is not None else int(self.train.get("epochs", TrainConfig.epochs))
 
     def train_config(self, params: Mapping[str, Any], **runtime: Any) -> TrainConfig:
         """Fixed [train] ∪ sampled params (∪ runtime such as threads) -> TrainConfig."""
@@ -225,7 +247,8 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
         timeout=None if t is None else float(t), direction=direction, metric=metric, data=data,
         train=dict(train_table), search=search, sampler=sub(SamplerConfig, "sampler"),
         pruner=sub(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
-        worker=sub(WorkerConfig, "worker"), path=path, description=description,
+        worker=sub(WorkerConfig, "worker"), validation=sub(FoldConfig, "validation"),
+        confirm=sub(ConfirmConfig, "confirm") if "confirm" in doc else None, path=path, description=description,
     )
 
 
@@ -238,4 +261,5 @@ def describe(cfg: StudyConfig) -> dict[str, Any]:
         "search": {k: v.to_mapping() for k, v in cfg.search.items()},
         "sampler": to_mapping(cfg.sampler), "pruner": to_mapping(cfg.pruner),
         "heartbeat": to_mapping(cfg.heartbeat), "worker": to_mapping(cfg.worker),
+        "validation": to_mapping(cfg.validation), "confirm": to_mapping(cfg.confirm) if cfg.confirm else None,
     }

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from common import env
+from data_prep.folds import plan_folds
 
 from . import story
 from .heartbeat import Heartbeat
@@ -30,7 +31,7 @@ from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_o
 from .retry import with_retries
 from .signals import StopFlag
 from .storage import artifact_store, retry_callback
-from .strategy import make_sampler
+from .strategy import make_pruner, make_sampler
 from .study import load_or_create_study
 from .study_config import StudyConfig, describe
 from .trials import finished_for_budget, state_counts
@@ -117,7 +118,8 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
           f"{time.monotonic() - t0:.1f}s)", file=sys.stderr, flush=True)
     if state == TrialState.COMPLETE:
         log.info("trial %d finished: %s=%.6g params=%s", trial.number, cfg.metric, value, trial.params)
-        story.on_trial_complete(study, frozen, objective.last_fit, store, objective.last_checkpoint)
+        run = objective.last
+        story.on_trial_complete(study, frozen, run.fits if run else [], store, run.checkpoint if run else None)
     return frozen.state
 
 
@@ -144,8 +146,9 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
 
     prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root(), progress=progress)
     dataset = prep.dataset()
+    folds = plan_folds(dataset, cfg.validation, f"{cfg.path}, [validation]")
     index = worker_index_from_env() if worker_index is None else worker_index
-    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index))
+    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index), pruner=make_pruner(cfg, len(folds)))
     def name_the_objective() -> None:
         # the dashboard then labels the objective axis "val_mae" instead of "Objective 0"
         with warnings.catch_warnings():
@@ -155,8 +158,8 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
 
     with_retries(name_the_objective, "setting study attrs")
     store = artifact_store(cfg)
-    story.on_study_ready(study, cfg, prep, store)
-    objective = Objective(cfg, dataset, stop, threads=threads)
+    story.on_study_ready(study, cfg, prep, store, folds.describe())
+    objective = Objective(cfg, dataset, folds, stop, threads=threads)
 
     started = time.monotonic()
     failures_in_a_row = 0

@@ -162,7 +162,7 @@ def test_trial_note_and_best_checkpoint(setup, tmp_path):
     ckpt.write_bytes(b"weights-v1")
 
     t0 = _run_trial(study, 0.25)
-    story.on_trial_complete(study, t0, _fit(0.25), store, ckpt)
+    story.on_trial_complete(study, t0, [_fit(0.25)], store, ckpt)
     note = read_note(storage_of(study), study_id_of(study), trial_id_of(t0))["body"]
     for text in ("best epoch 2 of 3", "validation MAE | 0.25000", "+0.0310", "53.20%", "+1.20%",
                  "12,345", "peak RSS, all epochs (MB) | 900", "trial0_best.pt"):
@@ -171,13 +171,13 @@ def test_trial_note_and_best_checkpoint(setup, tmp_path):
 
     ckpt.write_bytes(b"weights-v2")
     t1 = _run_trial(study, 0.30)  # worse: no upload
-    story.on_trial_complete(study, t1, _fit(0.30), store, ckpt)
+    story.on_trial_complete(study, t1, [_fit(0.30)], store, ckpt)
     assert [a.filename for a in get_all_artifact_meta(study)] == ["trial0_best.pt"]
 
     ckpt.write_bytes(b"weights-v3")
     t2 = _run_trial(study, 0.20)  # new best: uploaded, recorded
-    story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)
-    story.on_trial_complete(study, t2, _fit(0.20), store, ckpt)  # repeated: no second copy
+    story.on_trial_complete(study, t2, [_fit(0.20)], store, ckpt)
+    story.on_trial_complete(study, t2, [_fit(0.20)], store, ckpt)  # repeated: no second copy
     assert sorted(a.filename for a in get_all_artifact_meta(study)) == ["trial0_best.pt", "trial2_best.pt"]
     best = storage_of(study).get_study_system_attrs(study_id_of(study))[story.BEST_CHECKPOINT_ATTR]
     assert best["trial"] == 2 and best["value"] == pytest.approx(0.20)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 import pytest
-import torch
-from _study import write_study
+from _study import ScriptedFit, write_study
 from optuna.trial import TrialState
 
 import model
@@ -19,39 +17,6 @@ import tuner.story
 from tuner.signals import StopFlag
 from tuner.study_config import load_study_config
 from tuner.worker import run_worker
-
-
-class ScriptedFit:
-    """Stands in for model.fit: val_mae falls per epoch, depends on learning_rate; writes checkpoints."""
-
-    def __init__(self, fail_if=None, stop_at=None, stop_flag=None):
-        self.calls = []
-        self.fail_if, self.stop_at, self.stop_flag = fail_if, stop_at, stop_flag
-
-    def __call__(self, dataset, cfg, on_epoch=None, checkpoint_path=None, resume_from=None):
-        start = 1
-        if resume_from is not None:
-            start = int(torch.load(resume_from, weights_only=True)["epoch"]) + 1
-        self.calls.append({"cfg": cfg, "resume_from": resume_from, "start": start, "epochs": []})
-        if self.fail_if and self.fail_if(cfg):
-            raise model.NonFiniteLoss(1, 3, float("nan"))
-        history = []
-        for epoch in range(start, cfg.epochs + 1):
-            mae = 0.2 + abs(cfg.learning_rate - 0.003) * 10 + 0.05 / epoch
-            m = {"epoch": epoch, "val_mae": mae, "val_ic": 0.01, "val_icir": 0.1, "val_dir_acc": 0.51,
-                 "val_skill_half": 0.01, "val_skill_mean": 0.0, "val_rmse": mae * 1.2, "samples_per_s": 1000.0,
-                 "rss_mb": 300.0 + epoch}
-            history.append(m)
-            self.calls[-1]["epochs"].append(epoch)
-            torch.save({"model": {}, "epoch": epoch}, checkpoint_path)  # the keys a checkpoint has
-            if self.stop_at is not None and epoch == self.stop_at:
-                self.stop_flag.set("worker stopped by SIGTERM")
-                self.stop_at = None
-            if on_epoch(epoch, dict(m)) is False:
-                break
-        best = min(history, key=lambda h: h["val_mae"])
-        return SimpleNamespace(history=history, best_epoch=best["epoch"], best_metrics=best, model=None,
-                               device="cpu")
 
 
 @pytest.fixture()
@@ -122,8 +87,8 @@ def test_stop_requeues_the_trial_and_the_retry_resumes_from_its_checkpoint(study
     retry = ts[1]
     assert retry.state == TrialState.COMPLETE
     assert fake.calls[1]["resume_from"] == cfg.checkpoint_dir / "0.pt"
-    assert retry.user_attrs["resumed_from_epoch"] == 2
-    assert retry.user_attrs["first_reported_epoch"] == 3 and fake.calls[1]["epochs"] == [3, 4]
+    assert retry.user_attrs["resumed_from_epoch"] == {"1": 2}  # fold -> epoch
+    assert retry.user_attrs["first_reported_step"] == 3 and fake.calls[1]["epochs"] == [3, 4]
     assert retry.user_attrs["retried_from"] == 0 and retry.user_attrs["lineage"] == 0
     assert sorted(retry.intermediate_values) == [1, 2, 3, 4]  # inherited 1-2, reported 3-4
     assert sum(t.state == TrialState.COMPLETE for t in ts) == 2

@@ -1,0 +1,162 @@
+"""Statistics for trusting a study's winner: per-date error series, skill with an overlap-aware
+standard error, the probability of backtest overfitting, and the best skill that luck alone buys.
+
+- Skill vs a baseline is 1 - MAE/MAE_baseline. Written as the mean over dates of
+  x_t = (B_t - E_t) / mean(B) (B_t, E_t: the baseline's and the model's absolute errors summed on
+  date t), its standard error is that of a mean of an MA(look_ahead - 1) series: the truncated-kernel
+  (Hansen-Hodrick) estimator of ``evaluation.ic_standard_error``, shared with the test evaluation.
+- PBO: combinatorially symmetric cross-validation (Bailey, Borwein, Lopez de Prado & Zhu, 2017) over
+  the trials x time-blocks matrix of validation performance.
+- The luckiest of N: the expected maximum of N_eff standard normals (Bailey & Lopez de Prado, "The
+  Deflated Sharpe Ratio", 2014), times the skill's standard error; N_eff = rho + (1 - rho) N from the
+  trials' average pairwise correlation rho of their per-date series.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluation import ic_standard_error
+from .metrics import per_date_ic
+
+__all__ = ["DateSeries", "date_series", "concat", "skill_with_se", "pbo", "expected_max_normal",
+           "effective_trials", "EULER_GAMMA"]
+
+EULER_GAMMA = 0.5772156649015329
+
+
+@dataclass(frozen=True)
+class DateSeries:
+    """Per-date sums of one model's validation errors (dates sorted): what every statistic here needs."""
+
+    date: np.ndarray  # datetime64[D]
+    n: np.ndarray  # windows on the date
+    err: np.ndarray  # sum |target - prediction|
+    base_half: np.ndarray  # sum |target - 0.5|
+    base_mean: np.ndarray  # sum |target - train mean|
+    ic: np.ndarray  # Spearman IC of the date (NaN when it has too few windows)
+
+    def to_npz(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in ("date", "n", "err", "base_half", "base_mean", "ic")}
+
+    @classmethod
+    def from_npz(cls, data: dict[str, np.ndarray]) -> DateSeries:
+        return cls(*(np.asarray(data[k]) for k in ("date", "n", "err", "base_half", "base_mean", "ic")))
+
+    def blocks(self, n_blocks: int) -> list[np.ndarray]:
+        """``n_blocks`` contiguous runs of dates (index arrays), as equal as the count allows."""
+        return [b for b in np.array_split(np.arange(self.date.size), n_blocks) if b.size]
+
+
+def date_series(pred: np.ndarray, target: np.ndarray, dates: np.ndarray, train_mean: float) -> DateSeries:
+    """Sum one set of predictions by date."""
+    dates = np.asarray(dates, "datetime64[D]")
+    pred = np.asarray(pred, np.float64)
+    target = np.asarray(target, np.float64)
+    days, inv = np.unique(dates, return_inverse=True)
+
+    def by_date(x: np.ndarray) -> np.ndarray:
+        return np.bincount(inv, weights=x, minlength=days.size)
+
+    ic = np.full(days.size, np.nan)
+    ic_days, ic_values = per_date_ic(pred, target, dates)
+    ic[np.searchsorted(days, ic_days)] = ic_values
+    return DateSeries(days, np.bincount(inv, minlength=days.size).astype(np.float64), by_date(np.abs(target - pred)),
+                      by_date(np.abs(target - 0.5)), by_date(np.abs(target - train_mean)), ic)
+
+
+def concat(parts: list[DateSeries]) -> DateSeries:
+    """Series of disjoint periods (the folds' validation blocks) as one, sorted by date."""
+    cat = {k: np.concatenate([p.to_npz()[k] for p in parts]) for k in parts[0].to_npz()}
+    order = np.argsort(cat["date"], kind="stable")
+    return DateSeries.from_npz({k: v[order] for k, v in cat.items()})
+
+
+def skill_contributions(s: DateSeries, baseline: str = "half") -> np.ndarray:
+    """x_t with mean(x) = 1 - sum(err) / sum(base): the per-date series behind the skill."""
+    base = s.base_half if baseline == "half" else s.base_mean
+    scale = base.mean() if base.size else float("nan")
+    return (base - s.err) / scale if scale > 0 else np.full(base.shape, np.nan)
+
+
+def skill_with_se(s: DateSeries, look_ahead: int, baseline: str = "half") -> tuple[float, float]:
+    """(skill vs the baseline, its standard error with look_ahead - 1 lags of overlap)."""
+    x = skill_contributions(s, baseline)
+    if x.size == 0 or not np.isfinite(x).any():
+        return float("nan"), float("nan")
+    return float(np.nanmean(x)), ic_standard_error(x, lag=max(0, int(look_ahead) - 1))
+
+
+def pbo(perf: np.ndarray, max_combinations: int = 20_000, seed: int = 0) -> tuple[float, np.ndarray]:
+    """Probability of backtest overfitting from ``perf`` [S blocks, N trials] (higher is better).
+
+    For every split of the S (even) blocks into halves, the trial best in-sample is ranked among all N
+    out-of-sample: omega = rank / (N + 1), logit = ln(omega / (1 - omega)); PBO = P(logit <= 0), the
+    chance that the in-sample winner is below the out-of-sample median. Returns (PBO, the logits).
+    Beyond ``max_combinations`` splits a fixed random subset is used.
+    """
+    perf = np.asarray(perf, np.float64)
+    n_blocks, n = perf.shape
+    if n_blocks < 2 or n_blocks % 2 or n < 2:
+        raise ValueError(f"PBO needs an even number >= 2 of blocks and >= 2 trials, got {perf.shape}")
+    combos = list(itertools.combinations(range(n_blocks), n_blocks // 2))
+    if len(combos) > max_combinations:
+        pick = np.random.default_rng(seed).choice(len(combos), max_combinations, replace=False)
+        combos = [combos[i] for i in np.sort(pick)]
+    mask = np.zeros((len(combos), n_blocks), bool)
+    for i, c in enumerate(combos):
+        mask[i, list(c)] = True
+    half = n_blocks // 2
+    ins = mask.astype(np.float64) @ perf / half  # [C, N]
+    oos = (~mask).astype(np.float64) @ perf / half
+    best = np.argmax(ins, axis=1)
+    chosen = oos[np.arange(len(combos)), best][:, None]
+    rank = (oos < chosen).sum(axis=1) + 0.5 * ((oos == chosen).sum(axis=1) - 1) + 1  # 1 = worst
+    omega = rank / (n + 1)
+    logits = np.log(omega / (1 - omega))
+    return float((logits <= 0).mean()), logits
+
+
+def _norm_ppf(p: float) -> float:
+    """Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+         -3.066479806614716e+01, 2.506628277459239e+00)
+    b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+         -1.328068155288572e+01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+         4.374664141464968e+00, 2.938163982698783e+00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00)
+    if p < 0.02425:
+        q = math.sqrt(-2 * math.log(p))
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    if p > 1 - 0.02425:
+        return -_norm_ppf(1 - p)
+    q = p - 0.5
+    r = q * q
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / \
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+
+
+def expected_max_normal(n: float) -> float:
+    """E[max of n independent standard normals] ~ (1-g) Phi^-1(1 - 1/n) + g Phi^-1(1 - 1/(n e)); 0 for n <= 1."""
+    if n <= 1:
+        return 0.0
+    return (1 - EULER_GAMMA) * _norm_ppf(1 - 1 / n) + EULER_GAMMA * _norm_ppf(1 - 1 / (n * math.e))
+
+
+def effective_trials(series: np.ndarray) -> tuple[float, float]:
+    """(N_eff, mean pairwise correlation) of the trials' per-date series ``series`` [T, N]."""
+    series = np.asarray(series, np.float64)
+    n = series.shape[1]
+    if n < 2:
+        return float(n), 1.0
+    ok = np.isfinite(series).all(axis=1)
+    corr = np.corrcoef(series[ok].T)
+    off = corr[~np.eye(n, dtype=bool)]
+    rho = float(np.nanmean(off)) if np.isfinite(off).any() else 0.0
+    rho = min(max(rho, 0.0), 1.0)
+    return rho + (1 - rho) * n, rho

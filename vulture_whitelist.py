@@ -2,6 +2,7 @@
 # ruff: noqa
 from data_prep.dataset import PreparedDataset
 from tuner.dashboard import _ThreadingServer
+from tuner.pruning import FoldPercentilePruner
 
 __getattr__  # PEP 562 lazy exports of model/ and tuner/
 __dir__
@@ -11,3 +12,4 @@ _connect  # SQLAlchemy event listeners (tuner/storage.py), called by the engine
 _begin
 isolation_level  # sqlite3 connection attribute set for SQLAlchemy's own BEGIN
 benchmark  # torch.backends.cudnn.benchmark
+FoldPercentilePruner.prune  # optuna calls it

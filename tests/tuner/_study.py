@@ -5,9 +5,9 @@ import os
 import signal
 import subprocess
 import threading
-from types import SimpleNamespace
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import tomli_w

@@ -10,6 +10,7 @@ example: stocktune export studies/sample.toml --out best.toml && stocktune fit -
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,16 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_study_config(args.study, storage=args.storage)
     out = args.out or f"runs/{cfg.name}/best.toml"
-    for path in export_best(cfg, out, top_k=args.top_k):
+    result = export_best(cfg, out, top_k=args.top_k)
+    if result.confirmed:
+        print("ranked by the confirmation runs (`stocktune confirm`): the best of fresh seeds, not of the search",
+              file=sys.stderr)
+    v = result.verdict
+    if v is not None and not v["beats"]:
+        print(f"stocktune export: WARNING: the winner (trial {v['winner']}) is {v['verdict']}: its validation skill "
+              f"vs always-0.5 is {v['skill_half']:+.2%} (SE {v['skill_half_se']:.2%}), the best of "
+              f"{v['n_trials_examined']} trials with no signal would reach {v['luck_skill']:+.2%}. Evaluate it on the "
+              "test period before trusting it (`stocktune evaluate`).", file=sys.stderr)
+    for path in result.paths:
         print(path)
     return 0

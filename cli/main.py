@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "worker": "worker",
     "launch": "launch",
     "tune": "tune",
+    "confirm": "confirm",
     "status": "status",
     "export": "export",
     "dashboard": "dashboard",

@@ -39,11 +39,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"study {cfg.name}: {cfg.n_trials} trials, {n} workers, storage {cfg.storage_masked}", file=sys.stderr)
     rc = launch(cfg, Path(args.study), n, workers_per_gpu=k, threads=threads, extra_args=worker_args(args),
                 verbose=getattr(args, "verbose", False), storage=args.storage)
+    if rc == 0 and cfg.confirm is not None:
+        print(f"confirming the top {cfg.confirm.top_k} with {cfg.confirm.seeds} fresh seeds each", file=sys.stderr)
+        rc = launch(cfg, Path(args.study), n, workers_per_gpu=k, threads=threads, verbose=getattr(args, "verbose", False),
+                    storage=args.storage, confirm=(cfg.confirm.top_k, cfg.confirm.seeds))
     s = study_status(cfg)
     print(format_status(s))
     print(f"\nwall time {time.monotonic() - t0:.0f}s")
     if s["best"]:
         print(f"next:\n  stocktune dashboard {args.study}          # browse trials, curves, notes"
-              f"\n  stocktune export {args.study} --out best.toml"
+              + ("" if cfg.confirm else f"\n  stocktune confirm {args.study}            # retrain the top 5 with 3 seeds")
+              + f"\n  stocktune export {args.study} --out best.toml"
               f"\n  stocktune fit --config best.toml")
     return rc

@@ -93,9 +93,11 @@ def load_run_config(path: str | Path, train_overrides: Mapping[str, Any] | None 
     return RunConfig(data=data, train=train, result=dict(doc.get("result", {})), path=path)
 
 
-def write_toml_atomic(doc: Mapping[str, Any], path: str | Path) -> Path:
-    """Write TOML through a temp file + rename so a reader never sees half a file."""
-    return write_text_atomic(path, tomli_w.dumps(_drop_none(doc)))
+def write_toml_atomic(doc: Mapping[str, Any], path: str | Path, header: str = "") -> Path:
+    """Write TOML through a temp file + rename so a reader never sees half a file; ``header`` lines
+    become comments at the top."""
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return write_text_atomic(path, comments + ("\n" if comments else "") + tomli_w.dumps(_drop_none(doc)))
 
 
 def _drop_none(obj: Any) -> Any:

@@ -21,6 +21,8 @@ from types import FrameType
 
 import optuna
 
+from common import env
+
 from .retry import with_retries
 from .study import load_or_create_study
 from .study_config import StudyConfig
@@ -75,13 +77,25 @@ def _progress_counts(study: optuna.Study, direction: str) -> tuple[int, int, int
 
 def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: int = 1,
            threads: int | None = None, extra_args: list[str] | None = None, progress: bool = True,
-           stagger_seconds: float | None = None, verbose: bool = False, storage: str | None = None) -> int:
-    """Run ``n_workers`` worker processes to the end of the study; 0 when all exited cleanly."""
+           stagger_seconds: float | None = None, verbose: bool = False, storage: str | None = None,
+           confirm: tuple[int, int] | None = None) -> int:
+    """Run ``n_workers`` worker processes to the end of the study; 0 when all exited cleanly.
+
+    ``confirm=(top_k, seeds)``: run `stocktune confirm` processes on the study's confirmation runs instead
+    (enqueued here first, so the workers find the queue complete)."""
     from tqdm import tqdm
 
+    subcommand, extra_args = "worker", list(extra_args or [])
+    if confirm is not None:
+        from .confirm import enqueue_confirmation
+
+        cfg = enqueue_confirmation(cfg, *confirm)
+        subcommand, extra_args = "confirm", ["--top-k", str(confirm[0]), "--seeds", str(confirm[1])]
     # create the study (and the SQLite schema) once here, so N workers do not race to create it
     study = load_or_create_study(cfg, with_heartbeat=False)
     plans = plan_workers(n_workers, workers_per_gpu, threads)
+    # this launcher's own index (a Kubernetes pod's, say) spreads its workers' sampler seeds apart
+    base = int(env.get("STOCKTUNE_WORKER_INDEX") or 0) * n_workers
     log_dir = Path(cfg.artifacts).parent / "logs"  # next to the artifacts: runs/<study>/logs
     log_dir.mkdir(parents=True, exist_ok=True)
     stagger = cfg.worker.stagger_seconds if stagger_seconds is None else stagger_seconds
@@ -105,18 +119,18 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
         for plan in plans:
             if signals_seen:
                 break
-            env = dict(os.environ, OMP_NUM_THREADS=str(plan.threads), MKL_NUM_THREADS=str(plan.threads),
-                       PYTHONUNBUFFERED="1", STOCKTUNE_WORKER_INDEX=str(plan.index))  # sampler seed + index
+            child_env = dict(os.environ, OMP_NUM_THREADS=str(plan.threads), MKL_NUM_THREADS=str(plan.threads),
+                       PYTHONUNBUFFERED="1", STOCKTUNE_WORKER_INDEX=str(base + plan.index))  # sampler seed + index
             if storage is not None:
-                env["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
+                child_env["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
             if plan.cuda_visible_devices is not None:
-                env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
+                child_env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
             cmd = [sys.executable, "-m", "cli"] + (["-v"] if verbose else []) + [
-                "worker", str(study_path), "--threads", str(plan.threads)] + list(extra_args or [])
-            log_path = log_dir / f"worker-{plan.index}.log"
+                subcommand, str(study_path), "--threads", str(plan.threads)] + extra_args
+            log_path = log_dir / f"{subcommand}-{base + plan.index}.log"
             with open(log_path, "ab") as fh:
                 # own session: a terminal Ctrl-C reaches only this launcher, which forwards it once
-                p = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                p = subprocess.Popen(cmd, env=child_env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
             procs.append((plan, p, log_path))
             where = f"GPU {plan.cuda_visible_devices}" if plan.cuda_visible_devices is not None else f"{plan.threads} CPU threads"
             print(f"worker {plan.index}: pid {p.pid}, {where}, log {log_path}", file=sys.stderr)

@@ -41,7 +41,7 @@ from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_
 from .retry import with_retries
 from .study_config import StudyConfig
 
-__all__ = ["on_study_ready", "on_trial_complete", "study_note", "trial_note", "report_images", "upload_once",
+__all__ = ["on_study_ready", "on_trial_complete", "on_study_done", "study_note", "trial_note", "report_images", "upload_once",
            "STORY_ATTR", "BEST_CHECKPOINT_ATTR", "TRIAL_METRICS", "FitSummary"]
 
 log = logging.getLogger(__name__)
@@ -133,6 +133,16 @@ def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fits
     _quietly(tell, f"writing the note of trial {trial.number}")
 
 
+def on_study_done(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, folds: list[dict[str, Any]] | None,
+                  verdict: dict[str, Any] | None) -> None:
+    """Rewrite the study note with the verdict on the winner (after a worker's last trial, after confirm)."""
+    def tell() -> None:
+        body = study_note(cfg, prep, study_name=study.study_name, folds=folds, verdict=verdict)
+        _save_note(storage_of(study), study_id_of(study), None, body)
+
+    _quietly(tell, "writing the verdict into the study note")
+
+
 def _quietly(fn: Callable[[], None], what: str) -> None:
     """Run an idempotent hook, retried through a database outage; a failure is only a warning."""
     try:
@@ -144,7 +154,7 @@ def _quietly(fn: Callable[[], None], what: str) -> None:
 # ------------------------------------------------------------------------------------------ notes
 
 def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None,
-               folds: list[dict[str, Any]] | None = None) -> str:
+               folds: list[dict[str, Any]] | None = None, verdict: dict[str, Any] | None = None) -> str:
     """The study's markdown note: what data, which splits, which target, what is searched and how."""
     report, meta = prep.report, prep.meta
     p = cfg.data.prep
@@ -152,6 +162,11 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
     lines = [f"# {study_name or cfg.name}", ""]
     if cfg.description:
         lines += [cfg.description, ""]
+    if verdict is not None:
+        from .verdict import format_verdict
+
+        lines += ["## Verdict on the winner", "", "```", format_verdict(verdict), "```", "",
+                  f"Method: {verdict['method']}.", ""]
     lines += ["## Data", "",
               f"- **source**: `{cfg.data.source}`",
               f"- **tickers** ({len(tickers)}): {_short_list(tickers)}",

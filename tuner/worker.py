@@ -36,7 +36,7 @@ from .study import load_or_create_study
 from .study_config import StudyConfig, describe
 from .trials import finished_for_budget, state_counts
 
-__all__ = ["run_worker", "WorkerSummary"]
+__all__ = ["run_worker", "run_confirmation", "WorkerSummary"]
 
 log = logging.getLogger("stocktune.worker")
 
@@ -133,10 +133,11 @@ def worker_index_from_env() -> int:
 
 
 def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = False,
-               stop: StopFlag | None = None, worker_index: int | None = None) -> WorkerSummary:
+               stop: StopFlag | None = None, worker_index: int | None = None, queued_only: bool = False) -> WorkerSummary:
     """Run trials until the study's budget (cfg.n_trials, COMPLETE + PRUNED) or cfg.timeout.
 
     ``worker_index`` offsets the sampler seed (None: from the environment, see worker_index_from_env).
+    ``queued_only``: run only enqueued (WAITING) trials, never sample a new one (confirmation runs).
     Returns normally on budget, timeout or a stop request (exit code 0 for the CLI).
     """
     stop = stop if stop is not None else StopFlag().install()
@@ -176,7 +177,9 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
             done = finished_for_budget(counts)
             if done >= cfg.n_trials:
                 break
-            if counts["WAITING"] == 0 and done + counts["RUNNING"] >= cfg.n_trials:
+            if queued_only and counts["WAITING"] == 0 and counts["RUNNING"] == 0:
+                break  # every enqueued run is finished, or failed beyond its retries
+            if counts["WAITING"] == 0 and (queued_only or done + counts["RUNNING"] >= cfg.n_trials):
                 # the rest of the budget is in flight elsewhere: wait for it to finish or go stale
                 with_retries(lambda: _fail_orphans(study, cfg.heartbeat.grace_period), "checking orphans")
                 stop.wait(min(2.0, cfg.heartbeat.interval))
@@ -192,5 +195,34 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
                 summary.gave_up = True
                 break
     summary.interrupted = bool(stop)
+    if not summary.interrupted and not queued_only:
+        story.on_study_done(study, cfg, prep, folds.describe(), _verdict(cfg, study))
     with_retries(storage_of(study).remove_session, "closing the session")
+    return summary
+
+
+def _verdict(cfg: StudyConfig, study: optuna.Study) -> dict[str, Any] | None:
+    from .verdict import study_verdict
+
+    try:
+        return study_verdict(cfg, study)
+    except Exception:  # noqa: BLE001 - the verdict is a report; `status` shows it again
+        log.warning("computing the verdict failed", exc_info=True)
+        return None
+
+
+def run_confirmation(cfg: StudyConfig, top_k: int, seeds: int, threads: int | None = None,
+                     stop: StopFlag | None = None) -> WorkerSummary:
+    """Enqueue the confirmation runs of ``cfg`` (once, whoever comes first) and work on them."""
+    from data_prep import prepare
+
+    from .confirm import enqueue_confirmation, summarize_confirmation
+
+    ccfg = enqueue_confirmation(cfg, top_k, seeds)
+    summary = run_worker(ccfg, threads=threads, stop=stop, worker_index=0, queued_only=True)
+    if not summary.interrupted and summarize_confirmation(cfg):
+        main = load_or_create_study(cfg, with_heartbeat=False)
+        prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root())
+        folds = plan_folds(prep.dataset(), cfg.validation, f"{cfg.path}, [validation]")
+        story.on_study_done(main, cfg, prep, folds.describe(), _verdict(cfg, main))
     return summary

@@ -1,0 +1,123 @@
+"""Confirmation through the CLI (two workers share the runs; a killed one is resumed) and the verdict on
+a small planted-signal market and a small market with no signal."""
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import optuna
+import pytest
+import tomllib
+from _study import env, reap, start, stocktune, wait_for, write_study
+from optuna.trial import TrialState
+
+from tuner.signals import StopFlag
+from tuner.status import study_status
+from tuner.study_config import load_study_config
+from tuner.verdict import BEATS, NOT_DISTINGUISHABLE
+from tuner.worker import run_worker
+
+
+def _load(cfg, suffix=""):
+    return optuna.load_study(study_name=cfg.name + suffix, storage=cfg.storage)
+
+
+@pytest.fixture()
+def searched(tmp_path, tuner_cache, monkeypatch):
+    """A finished 4-trial study on the sample data (in-process worker, real tiny trainer)."""
+    monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
+    path = write_study(tmp_path, name="c", n_trials=4, train={"epochs": 6, "samples_per_epoch": 1024})
+    cfg = load_study_config(path)
+    run_worker(cfg, stop=StopFlag(), worker_index=0)
+    return path, cfg
+
+
+def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched, tmp_path, tuner_cache):
+    path, cfg = searched
+    procs = []
+    try:
+        procs = [start("confirm", str(path), "--top-k", "2", "--seeds", "2", "--threads", "1", cwd=tmp_path,
+                       env=env(tuner_cache), log=tmp_path / f"c{i}.log") for i in range(2)]
+        for p in procs:
+            p.wait(timeout=400)
+        assert [p.returncode for p in procs] == [0, 0], "\n".join((tmp_path / f"c{i}.log").read_text()[-2000:]
+                                                                  for i in range(2))
+    finally:
+        reap(*procs)
+    runs = _load(cfg, ".confirm").get_trials()
+    done = [(r.user_attrs["confirm_of"], r.user_attrs["confirm_seed"]) for r in runs if r.state == TrialState.COMPLETE]
+    assert len(done) == 4 and max(Counter(done).values()) == 1  # every (trial, seed) once, none twice
+    workers = {r.user_attrs["worker_pid"] for r in runs if r.state == TrialState.COMPLETE}
+    assert len(workers) == 2  # both processes took runs
+    ranking = _load(cfg).user_attrs["confirmation"]
+    assert [r["n"] for r in ranking] == [2, 2] and ranking[0]["mean"] <= ranking[1]["mean"]
+
+    r = stocktune("export", str(path), "--out", str(tmp_path / "best.toml"), cwd=tmp_path, env=env(tuner_cache))
+    assert r.returncode == 0, r.stderr
+    assert "ranked by the confirmation runs" in r.stderr
+    text = (tmp_path / "best.toml").read_text()
+    assert text.startswith("# stocktune export") and "# verdict: trial" in text
+    doc = tomllib.loads(text)
+    assert doc["result"]["trial"] == ranking[0]["trial"] and doc["result"]["ranked_by"] == "confirmation"
+    assert doc["result"]["verdict"] in (BEATS, NOT_DISTINGUISHABLE)
+    if doc["result"]["verdict"] == NOT_DISTINGUISHABLE:
+        assert "WARNING" in r.stderr and "not distinguishable" in r.stderr
+
+
+def test_a_killed_confirm_worker_is_resumed_by_the_next(searched, tmp_path, tuner_cache):
+    path, cfg = searched
+    a = b = None
+
+    def reported() -> int:
+        try:
+            runs = _load(cfg, ".confirm").get_trials()
+        except KeyError:
+            return 0
+        return max((max(r.intermediate_values, default=0) for r in runs), default=0)
+
+    try:
+        a = start("confirm", str(path), "--top-k", "1", "--seeds", "2", "--threads", "1", cwd=tmp_path,
+                  env=env(tuner_cache), log=tmp_path / "a.log")
+        wait_for(lambda: reported() >= 2, 240, "a confirmation run to report 2 epochs")
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=30)
+        b = start("confirm", str(path), "--top-k", "1", "--seeds", "2", "--threads", "1", cwd=tmp_path,
+                  env=env(tuner_cache), log=tmp_path / "b.log")
+        assert b.wait(timeout=400) == 0, (tmp_path / "b.log").read_text()[-3000:]
+    finally:
+        reap(*(p for p in (a, b) if p is not None))
+    runs = _load(cfg, ".confirm").get_trials()
+    done = [r for r in runs if r.state == TrialState.COMPLETE]
+    assert sorted(r.user_attrs["confirm_seed"] for r in done) == [10_000, 10_001]
+    retried = [r for r in done if "failed_trial" in r.system_attrs]
+    assert retried and retried[0].user_attrs["resumed_from_epoch"]["1"] >= 1  # from its checkpoint
+
+
+def test_confirm_without_a_complete_trial_exits_2(tmp_path, tuner_cache):
+    path = write_study(tmp_path, name="empty", n_trials=1)
+    optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path}/study.db")
+    r = stocktune("confirm", str(path), cwd=tmp_path, env=env(tuner_cache))
+    assert r.returncode == 2 and "no COMPLETE trial" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "x").mkdir()
+    r = stocktune("confirm", str(write_study(tmp_path / "x", name="missing")), cwd=tmp_path, env=env(tuner_cache))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+@pytest.mark.parametrize("signal_strength, expected", [(1.5, BEATS), (0.0, NOT_DISTINGUISHABLE)],
+                         ids=["planted-signal", "null"])
+def test_the_verdict_on_a_planted_signal_and_on_no_signal(tmp_path, tuner_cache, monkeypatch, signal_strength,
+                                                          expected):
+    monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
+    path = write_study(tmp_path, name="v", n_trials=6, train={"epochs": 4, "samples_per_epoch": 2048,
+                                                              "val_samples": 2048, "hidden_dim": 16},
+                       search={"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}},
+                       validation={"folds": 2}, sampler={"name": "random", "seed": 0},
+                       data={"source": f"synthetic:tickers=30,days=1500,seed=5,signal={signal_strength}",
+                             "look_back": 20, "look_ahead": 5})
+    cfg = load_study_config(path)
+    run_worker(cfg, stop=StopFlag(), worker_index=0)
+    v = study_status(cfg)["verdict"]
+    assert v["verdict"] == expected, v
+    assert v["n_trials_examined"] == 6 and v["skill_half_se"] > 0 and v["pbo"] is not None
+    if expected == BEATS:
+        assert v["skill_half"] > v["luck_skill"] + v["skill_half_se"]

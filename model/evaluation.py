@@ -31,6 +31,7 @@ from data_prep.dataset import PreparedDataset, SplitArrays
 from .calibration import calibration_table
 from .config import TrainConfig
 from .metrics import per_date_ic, regression_metrics
+from .selection import date_series, ic_standard_error, skill_with_se
 
 __all__ = ["LEAK_Z", "Score", "Evaluation", "score_predictions", "per_date_ic", "ic_standard_error", "shuffle_training_labels",
            "train_control", "evaluate_split", "leak_check"]
@@ -56,28 +57,6 @@ class Evaluation:
     series: dict[str, dict[str, np.ndarray]]
 
 
-def ic_standard_error(ic: np.ndarray, lag: int = 0) -> float:
-    """Standard error of the mean per-date IC, counting ``lag`` lags of autocorrelation.
-
-    Forward returns over ``look_ahead`` days overlap for consecutive dates, so per-date ICs form
-    (at least) an MA(look_ahead - 1) process; the naive std/sqrt(n) would make a random model look
-    significant about sqrt(look_ahead) times too often. The truncated uniform kernel
-    (Hansen-Hodrick) is exact for that process, where a Bartlett (Newey-West) kernel with the same
-    lag is ~20% too small; the variance is floored at gamma0 / (lag + 1) so it stays positive.
-    """
-    ic = np.asarray(ic, np.float64)
-    ic = ic[np.isfinite(ic)]
-    n = ic.size
-    if n < 2:
-        return float("nan")
-    x = ic - ic.mean()
-    gamma0 = float(x @ x) / n
-    var = gamma0
-    for k in range(1, min(int(lag), n - 1) + 1):
-        var += 2.0 * float(x[k:] @ x[:-k]) / n
-    return math.sqrt(max(var, gamma0 / (int(lag) + 1)) / n)
-
-
 def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dates: np.ndarray,
                       train_mean: float, look_ahead: int = 1, n_bins: int = 10) -> Score:
     """All test metrics for one set of predictions (one entry of evaluation.json, plus plot series).
@@ -95,6 +74,9 @@ def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dat
     ic_mean = float(m["ic"])  # == ic.mean(): the same definition as the validation metric
     se = ic_standard_error(ic, lag=max(0, int(look_ahead) - 1))
     finite_ret = np.isfinite(ret)
+    by_date = date_series(pred, target, dates, train_mean)
+    skill_half_se = skill_with_se(by_date, look_ahead, "half")[1]
+    skill_mean_se = skill_with_se(by_date, look_ahead, "mean")[1]
     result = {
         "n_windows": int(pred.size),
         "n_dates": int(np.unique(dates).size),
@@ -106,6 +88,8 @@ def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dat
         "baseline_mae_mean": float(m["baseline_mae_mean"]),
         "skill_half": float(m["skill_half"]),
         "skill_mean": float(m["skill_mean"]),
+        "skill_half_se": skill_half_se,
+        "skill_mean_se": skill_mean_se,
         "ic": ic_mean,
         "ic_se": se,
         "ic_t": ic_mean / se if se and np.isfinite(se) and se > 0 else float("nan"),

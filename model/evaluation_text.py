@@ -60,7 +60,8 @@ def format_evaluation(ev: dict[str, Any]) -> str:
         lines.insert(0, "WARNING: the test period is not separated from the training data by the purge gap.")
     rows = [("MAE", "mae", ".4f"), ("RMSE", "rmse", ".4f"), ("baseline MAE, always 0.5", "baseline_mae_half", ".4f"),
             ("baseline MAE, train mean", "baseline_mae_mean", ".4f"), ("skill vs 0.5", "skill_half", "+.4f"),
-            ("skill vs train mean", "skill_mean", "+.4f"), ("rank IC (mean per date)", "ic", "+.4f"),
+            ("  standard error", "skill_half_se", ".4f"), ("skill vs train mean", "skill_mean", "+.4f"),
+            ("  standard error ", "skill_mean_se", ".4f"), ("rank IC (mean per date)", "ic", "+.4f"),
             ("  standard error", "ic_se", ".4f"), ("  t-stat", "ic_t", "+.2f"), ("ICIR", "icir", "+.3f"),
             ("dates with IC > 0", "ic_positive_frac", ".1%"), ("directional accuracy", "dir_acc", ".2%"),
             ("  vs sign of return", "dir_acc_ret", ".2%"), ("prediction std", "pred_std", ".4f")]

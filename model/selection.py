@@ -4,7 +4,7 @@ standard error, the probability of backtest overfitting, and the best skill that
 - Skill vs a baseline is 1 - MAE/MAE_baseline. Written as the mean over dates of
   x_t = (B_t - E_t) / mean(B) (B_t, E_t: the baseline's and the model's absolute errors summed on
   date t), its standard error is that of a mean of an MA(look_ahead - 1) series: the truncated-kernel
-  (Hansen-Hodrick) estimator of ``evaluation.ic_standard_error``, shared with the test evaluation.
+  (Hansen-Hodrick) estimator ``ic_standard_error``, which the test evaluation uses for the IC too.
 - PBO: combinatorially symmetric cross-validation (Bailey, Borwein, Lopez de Prado & Zhu, 2017) over
   the trials x time-blocks matrix of validation performance.
 - The luckiest of N: the expected maximum of N_eff standard normals (Bailey & Lopez de Prado, "The
@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluation import ic_standard_error
 from .metrics import per_date_ic
 
-__all__ = ["DateSeries", "date_series", "concat", "skill_with_se", "pbo", "expected_max_normal",
+__all__ = ["ic_standard_error", "DateSeries", "date_series", "concat", "skill_with_se", "pbo", "expected_max_normal",
            "effective_trials", "EULER_GAMMA"]
 
 EULER_GAMMA = 0.5772156649015329
@@ -49,6 +48,28 @@ class DateSeries:
     def blocks(self, n_blocks: int) -> list[np.ndarray]:
         """``n_blocks`` contiguous runs of dates (index arrays), as equal as the count allows."""
         return [b for b in np.array_split(np.arange(self.date.size), n_blocks) if b.size]
+
+
+def ic_standard_error(ic: np.ndarray, lag: int = 0) -> float:
+    """Standard error of the mean per-date IC, counting ``lag`` lags of autocorrelation.
+
+    Forward returns over ``look_ahead`` days overlap for consecutive dates, so per-date ICs form
+    (at least) an MA(look_ahead - 1) process; the naive std/sqrt(n) would make a random model look
+    significant about sqrt(look_ahead) times too often. The truncated uniform kernel
+    (Hansen-Hodrick) is exact for that process, where a Bartlett (Newey-West) kernel with the same
+    lag is ~20% too small; the variance is floored at gamma0 / (lag + 1) so it stays positive.
+    """
+    ic = np.asarray(ic, np.float64)
+    ic = ic[np.isfinite(ic)]
+    n = ic.size
+    if n < 2:
+        return float("nan")
+    x = ic - ic.mean()
+    gamma0 = float(x @ x) / n
+    var = gamma0
+    for k in range(1, min(int(lag), n - 1) + 1):
+        var += 2.0 * float(x[k:] @ x[:-k]) / n
+    return math.sqrt(max(var, gamma0 / (int(lag) + 1)) / n)
 
 
 def date_series(pred: np.ndarray, target: np.ndarray, dates: np.ndarray, train_mean: float) -> DateSeries:

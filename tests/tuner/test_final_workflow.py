@@ -90,7 +90,8 @@ def test_evaluate_scores_the_test_period_and_the_control(model_dir, evaluated):
     for run in ("model", "control"):
         r = ev[run]
         assert r["n_windows"] == periods["test"]["n_windows"] > 100
-        for key in ("mae", "rmse", "skill_half", "skill_mean", "ic", "ic_se", "icir", "dir_acc"):
+        for key in ("mae", "rmse", "skill_half", "skill_half_se", "skill_mean", "skill_mean_se", "ic", "ic_se", "icir",
+                    "dir_acc"):
             assert np.isfinite(r[key]), (run, key)
         assert len(r["calibration"]) == 10 and sum(b["n"] for b in r["calibration"]) == r["n_windows"]
         assert all(0.0 <= b["rise_rate"] <= 1.0 for b in r["calibration"])

@@ -1,56 +1,81 @@
-"""Pruning payoff and storage overhead on the sample study, measured side by side in one run.
+"""Search strategies side by side: the skill each one finds per epoch of compute, and storage overhead.
 
-For the same study file, sampler seed and n_trials, runs one in-process worker twice on a fresh
-SQLite file: with the study's pruner (median by default) and with no pruning. Prints, for each:
-total epochs trained, the best validation MAE, wall time, and the fraction of the worker's wall
-time spent inside storage calls (main thread only; the heartbeat thread does not block training).
-Goal: the pruned best within 1% of the unpruned best at <= 1/3 of its epochs.
+For each dataset (the bundled sample, and a synthetic market with a planted signal whose validation
+rank IC is ~0.03-0.10) and each sampler seed, runs one in-process worker per strategy on a fresh
+SQLite file with the same study, sampler seed and trial budget. A strategy is a pruner (none, median,
+successive halving, hyperband) with or without early stopping (patience); "none" without early
+stopping is the baseline. Prints per strategy the medians over seeds of: epochs trained (and their
+ratio to the baseline), wall time, the best trial's validation skill vs always-0.5 (absolute and as a
+fraction of the baseline's), its validation rank IC, and the share of the worker's wall time spent
+in storage calls (main thread: the heartbeat thread does not block training). Writes a PNG per
+dataset: the best skill so far against cumulative epochs, one line per strategy (median over seeds).
 
-    python bench/study.py                       # studies/sample.toml, 16 trials per pruner
-    python bench/study.py --n-trials 12 --pruners median,successive_halving,none --train samples_per_epoch=1024
+Targets: P4, a default that trains <= 1/3 of the baseline's epochs and keeps >= 90% of its best skill
+(medians, both datasets); P5, storage <= 1% of the worker's wall time on the sample.
+
+    python bench/study.py                      # 3 seeds x 8 strategies x 2 datasets, 12 trials each
+    python bench/study.py --quick              # 1 seed, 4 strategies, 6 trials: a few minutes
+    python bench/study.py --strategies none,median+es --seeds 1,2,3 --out runs/bench-study
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import functools
+import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import threading
 import time
-import tomllib
+import warnings
 from pathlib import Path
 
+import numpy as np
 import optuna
+import torch
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import tuner.optuna_adapter as adapter  # noqa: E402
+from data_prep.folds import FoldConfig  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
 from tuner.study_config import PrunerConfig, load_study_config  # noqa: E402
 from tuner.worker import run_worker  # noqa: E402
 
+DATASETS = {"sample": "sample", "planted": "synthetic:tickers=40,days=2000,seed=3,signal=0.4"}
+STRATEGIES = ("none", "es", "median", "median+es", "successive_halving", "successive_halving+es",
+              "hyperband", "hyperband+es")
+QUICK = ("none", "es", "median+es", "successive_halving+es")
+
 
 class StorageClock:
-    """Adds up wall time spent in RDBStorage methods called from the main thread (outermost call only)."""
+    """Wall time of storage calls made from the main thread (outermost call only): every RDBStorage
+    method, and the adapter's own storage functions (one of them batches attributes outside them)."""
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
         self._depth = threading.local()
-        self._originals: dict[str, object] = {}
+        self._originals: list[tuple[object, str, object]] = []
 
     def install(self) -> None:
         for name, fn in vars(RDBStorage).items():
             if isinstance(fn, type(lambda: 0)) and not name.startswith("__"):  # plain methods only
-                self._originals[name] = fn
-                setattr(RDBStorage, name, self._wrap(fn))
+                self._patch(RDBStorage, name, fn)
+        for name in ("set_user_attrs", "last_heartbeats", "read_note", "write_note"):
+            self._patch(adapter, name, getattr(adapter, name))
+
+    def _patch(self, owner: object, name: str, fn: object) -> None:
+        self._originals.append((owner, name, fn))
+        setattr(owner, name, self._wrap(fn))
 
     def uninstall(self) -> None:
-        for name, fn in self._originals.items():
-            setattr(RDBStorage, name, fn)
+        for owner, name, fn in reversed(self._originals):
+            setattr(owner, name, fn)
 
     def _wrap(self, fn):
         clock = self
@@ -72,12 +97,19 @@ class StorageClock:
         return timed
 
 
-def run(study_file: str, pruner: str, n_trials: int, threads: int, workdir: Path, train: dict) -> dict:
-    cfg = load_study_config(study_file, storage=f"sqlite:///{workdir}/{pruner}.db", n_trials=n_trials)
-    cfg = dataclasses.replace(cfg, name=f"bench-{pruner}", timeout=None, artifacts=workdir / f"artifacts-{pruner}",
-                              train={**cfg.train, **train},
-                              pruner=dataclasses.replace(cfg.pruner, name=pruner) if pruner != cfg.pruner.name
-                              else cfg.pruner)
+def run(study_file: str, source: str, strategy: str, seed: int, n_trials: int, threads: int, patience: int,
+        workdir: Path) -> dict:
+    """One strategy on one dataset with one sampler seed: a fresh SQLite study, one in-process worker."""
+    pruner, _, es = strategy.partition("+")
+    tag = f"{strategy.replace('+', '-')}-{seed}"
+    cfg = load_study_config(study_file, storage=f"sqlite:///{workdir}/{tag}.db", n_trials=n_trials)
+    train = {**cfg.train, "patience": patience if (es or pruner == "es") else 0}
+    pcfg = PrunerConfig(name="none" if pruner in ("none", "es") else pruner,
+                        **{k: getattr(cfg.pruner, k) for k in ("n_startup_trials", "n_warmup_steps")})
+    cfg = dataclasses.replace(cfg, name=f"bench-{tag}", timeout=None, artifacts=workdir / f"artifacts-{tag}",
+                              train=train, pruner=pcfg, validation=FoldConfig(folds=1), confirm=None,
+                              sampler=dataclasses.replace(cfg.sampler, seed=seed),
+                              data=dataclasses.replace(cfg.data, source=source))
     clock = StorageClock()
     clock.install()
     t0 = time.perf_counter()
@@ -87,42 +119,118 @@ def run(study_file: str, pruner: str, n_trials: int, threads: int, workdir: Path
         wall = time.perf_counter() - t0
         clock.uninstall()
     trials = optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    best = min(t.value for t in trials if t.state == TrialState.COMPLETE)
-    return {"pruner": pruner, "trials": len(done), "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "epochs": sum(int(t.user_attrs.get("epochs_run", 0)) for t in done), "best_val_mae": best,
-            "wall_s": wall, "storage_s": clock.seconds, "storage_calls": clock.calls}
+    done = sorted((t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)),
+                  key=lambda t: t.datetime_complete)
+    curve, total, best = [], 0, None
+    for t in done:  # best skill so far (the best trial by the study's objective) vs cumulative epochs
+        total += int(t.user_attrs.get("epochs_run", 0))
+        if t.state == TrialState.COMPLETE and (best is None or t.value < best.value):
+            best = t
+        curve.append((total, best.user_attrs.get("val_skill_half") if best else None))
+    return {"strategy": strategy, "seed": seed, "trials": len(done),
+            "pruned": sum(t.state == TrialState.PRUNED for t in done),
+            "stopped_early": sum(any(t.user_attrs.get("fold_stopped_early") or []) for t in done),
+            "epochs": total, "wall_s": wall, "storage_s": clock.seconds, "storage_calls": clock.calls,
+            "best_trial": best.number, "best_val_mae": best.value,
+            "skill": best.user_attrs.get("val_skill_half"), "ic": best.user_attrs.get("val_ic"), "curve": curve}
+
+
+def summarize(rows: list[dict], strategies: list[str]) -> list[dict]:
+    """Medians over seeds; ratios against the baseline ("none") of the same seed."""
+    base = {r["seed"]: r for r in rows if r["strategy"] == "none"}
+    out = []
+    for s in strategies:
+        mine = [r for r in rows if r["strategy"] == s]
+        med = {k: statistics.median(r[k] for r in mine) for k in ("epochs", "wall_s", "skill", "ic", "pruned",
+                                                                   "stopped_early")}
+        med["storage_pct"] = statistics.median(100 * r["storage_s"] / r["wall_s"] for r in mine)
+        if base:
+            med["epochs_ratio"] = statistics.median(r["epochs"] / base[r["seed"]]["epochs"] for r in mine)
+            fractions = [r["skill"] / base[r["seed"]]["skill"] for r in mine if base[r["seed"]]["skill"] > 0]
+            med["skill_fraction"] = statistics.median(fractions) if fractions else None
+        out.append({"strategy": s, **med})
+    return out
+
+
+def plot(rows: list[dict], strategies: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    top = max(r["epochs"] for r in rows)
+    grid = np.linspace(0, top, 200)
+    for s in strategies:
+        curves = []
+        for r in (r for r in rows if r["strategy"] == s):
+            xs = np.array([c[0] for c in r["curve"]], float)
+            ys = np.array([np.nan if c[1] is None else c[1] for c in r["curve"]], float)
+            idx = np.searchsorted(xs, grid, side="right") - 1
+            curves.append(np.where(idx >= 0, ys[np.clip(idx, 0, None)], np.nan))
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # no COMPLETE trial yet at the left edge
+            med = np.nanmedian(np.vstack(curves), axis=0) if curves else grid * np.nan
+        ax.step(grid, 100 * med, where="post", label=s, linewidth=2 if s in ("none", "median+es") else 1)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("cumulative epochs trained")
+    ax.set_ylabel("best trial's validation skill vs always-0.5 (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--study", default="studies/sample.toml")
-    ap.add_argument("--n-trials", type=int, default=16)
-    ap.add_argument("--pruners", default="median,none", help="comma-separated; the last one is the baseline")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads of the (single) worker")
-    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a [train] value (TOML literal), e.g. --train samples_per_epoch=1024")
+    ap.add_argument("--study", default="studies/sample.toml", help="the study whose [train]/[search] are used")
+    ap.add_argument("--datasets", default="sample,planted", help=f"comma-separated of {list(DATASETS)}")
+    ap.add_argument("--strategies", default=None, help=f"comma-separated of {list(STRATEGIES)}; 'none' first")
+    ap.add_argument("--seeds", default=None, help="sampler seeds, comma-separated (default 1,2,3; quick: 1)")
+    ap.add_argument("--n-trials", type=int, default=None, help="trials per run (default 12; quick: 6)")
+    ap.add_argument("--patience", type=int, default=2, help="early stopping patience of the '+es' strategies")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of the (single) worker")
+    ap.add_argument("--quick", action="store_true", help="a run of a few minutes")
+    ap.add_argument("--out", default="runs/bench-study", help="directory for the PNGs and results.json")
     args = ap.parse_args()
-    train = {}
-    for item in args.train:
-        key, _, value = item.partition("=")
-        train[key] = tomllib.loads(f"v = {value}")["v"]
-    for name in args.pruners.split(","):
-        PrunerConfig(name=name)  # validate before spending minutes
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"optuna {optuna.__version__}; load average {os.getloadavg()[0]:.1f}")
-    print(f"study {args.study}, {args.n_trials} trials per run, one worker with {args.threads} threads, SQLite"
-          + (f", [train] overrides {train}" if train else ""))
+    strategies = (args.strategies.split(",") if args.strategies else list(QUICK if args.quick else STRATEGIES))
+    seeds = [int(s) for s in (args.seeds or ("1" if args.quick else "1,2,3")).split(",")]
+    n_trials = args.n_trials or (6 if args.quick else 12)
+    datasets = args.datasets.split(",")
+    torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, python "
+          f"{platform.python_version()}, torch {torch.__version__}, optuna {optuna.__version__}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"study {args.study} (1 fold), {n_trials} trials per run, seeds {seeds}, one worker with "
+          f"{args.threads} threads, SQLite; early stopping: patience {args.patience}")
+    results = {}
     with tempfile.TemporaryDirectory(prefix="stocktune-bench-") as tmp:
-        rows = [run(args.study, p, args.n_trials, args.threads, Path(tmp), train) for p in args.pruners.split(",")]
-    base = rows[-1]
-    print(f"\n{'pruner':<20}{'trials':>7}{'pruned':>7}{'epochs':>8}{'epochs vs base':>16}{'best val_mae':>14}"
-          f"{'vs base':>9}{'wall s':>9}{'storage s':>11}{'storage %':>11}")
-    for r in rows:
-        print(f"{r['pruner']:<20}{r['trials']:>7}{r['pruned']:>7}{r['epochs']:>8}{r['epochs'] / base['epochs']:>16.2f}"
-              f"{r['best_val_mae']:>14.5f}{(r['best_val_mae'] / base['best_val_mae'] - 1) * 100:>8.2f}%"
-              f"{r['wall_s']:>9.1f}{r['storage_s']:>11.2f}{r['storage_s'] / r['wall_s'] * 100:>10.2f}%")
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+        for name in datasets:
+            rows = []
+            for seed in seeds:
+                for s in strategies:
+                    r = run(args.study, DATASETS[name], s, seed, n_trials, args.threads, args.patience, Path(tmp))
+                    print(f"  {name} seed {seed} {s:<24} epochs {r['epochs']:>4}  skill {r['skill']:+.4f}  "
+                          f"ic {r['ic']:+.4f}  {r['wall_s']:.0f}s  load {os.getloadavg()[0]:.1f}", flush=True)
+                    rows.append(r)
+            summary = summarize(rows, strategies)
+            results[name] = {"rows": rows, "summary": summary}
+            plot(rows, strategies, out / f"skill_vs_epochs_{name}.png", f"{name}: median of seeds {seeds}")
+            print(f"\n{name} ({DATASETS[name]}), medians over {len(seeds)} seed(s):")
+            print(f"{'strategy':<24}{'epochs':>8}{'vs none':>9}{'pruned':>8}{'stopped':>8}{'best skill':>12}"
+                  f"{'of none':>9}{'best IC':>9}{'wall s':>8}{'storage':>9}")
+            for m in summary:
+                frac = f"{m['skill_fraction']:.0%}" if m.get("skill_fraction") is not None else "n/a"
+                print(f"{m['strategy']:<24}{m['epochs']:>8.0f}{m.get('epochs_ratio', 1):>9.2f}{m['pruned']:>8.0f}"
+                      f"{m['stopped_early']:>8.0f}{m['skill']:>+12.4f}{frac:>9}{m['ic']:>+9.4f}{m['wall_s']:>8.0f}"
+                      f"{m['storage_pct']:>8.2f}%")
+            print(f"plot: {out / f'skill_vs_epochs_{name}.png'}")
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}; results: {out / 'results.json'}")
 
 
 if __name__ == "__main__":

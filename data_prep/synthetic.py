@@ -14,7 +14,13 @@ this generator. It plants what makes real data hard:
 - optionally (``signal`` != 0) a predictable component: each day's return includes
   ``-0.1 * signal * (sum of the previous 5 daily log returns)``, i.e. mean reversion of the past week
   (momentum when negative). With ``signal=0`` the adjusted price is a pure (GARCH) random walk and no
-  model should beat the naive baselines.
+  model should beat the naive baselines;
+- optionally (``pattern`` != 0) a predictable component that a model must WORK to find: each day's
+  return includes ``pattern * vol * s`` with s = sign(R[d-25..d-6]) * sign(R[d-45..d-26]), the product
+  (an XOR) of the signs of two 20-day returns lagged 6 and 26 days. Learning it takes a look-back
+  of 45+ days, a non-linear interaction and enough capacity and training; a linear model of recent
+  returns sees nothing. Both windows end 6 days back, so the drift over the next 5 days is known at
+  the window's last day: ``planted_drift`` returns it per row (the oracle's prediction).
 
 Everything is vectorized over tickers; the only Python loop is over days (a GARCH recursion needs
 yesterday's variance), each step a handful of numpy ops on a vector of ``tickers`` values.
@@ -63,13 +69,35 @@ def _window_any(mask: np.ndarray, before: int, after: int) -> np.ndarray:
     return (c[:, hi] - c[:, lo]) > 0
 
 
-def generate(tickers: int, days: int, seed: int, signal: float = 0.0) -> tuple[Panel, pd.DataFrame]:
+def generate(tickers: int, days: int, seed: int, signal: float = 0.0,
+             pattern: float = 0.0) -> tuple[Panel, pd.DataFrame]:
     """Generate a market; returns (panel sorted by (ticker, date), events[ticker, date, ratio]).
 
     Prices are UNADJUSTED (splits show as jumps); ``events`` lists each split with the date of the
     first trading day at the new scale and its ratio (2 = 2-for-1: the price halves). Deterministic
-    for a given (tickers, days, seed, signal).
+    for a given (tickers, days, seed, signal, pattern).
     """
+    return _generate(tickers, days, seed, signal, pattern)[:2]
+
+
+def planted_drift(tickers: int, days: int, seed: int, signal: float = 0.0, pattern: float = 0.0,
+                  horizon: int = 5) -> pd.DataFrame:
+    """The planted pattern's log-return drift over the ``horizon`` days after each row, known at that row
+    (``pattern`` only; ``horizon`` <= 6): the prediction of an oracle that knows the generator.
+
+    Returns (ticker, date, drift) for the rows of ``generate(...)``'s panel."""
+    if not 1 <= horizon <= 6:
+        raise ValueError(f"horizon must be 1-6 (the pattern's lag), got {horizon}")
+    panel, _, drift_by_day, idx = _generate(tickers, days, seed, signal, pattern)
+    ahead = np.zeros_like(drift_by_day)  # [T, D]: sum of the drift over days d+1 .. d+horizon
+    for h in range(1, horizon + 1):
+        ahead[:, :-h] += drift_by_day[:, h:]
+    return pd.DataFrame({"ticker": np.array(panel.tickers, dtype=object)[panel.ticker], "date": panel.date,
+                         "drift": ahead.ravel()[idx]})
+
+
+def _generate(tickers: int, days: int, seed: int, signal: float,
+              pattern: float) -> tuple[Panel, pd.DataFrame, np.ndarray, np.ndarray]:
     if tickers < 1 or days < 2:
         raise ValueError(f"need tickers >= 1 and days >= 2, got tickers={tickers}, days={days}")
     rng = np.random.default_rng(seed)
@@ -115,15 +143,23 @@ def generate(tickers: int, days: int, seed: int, signal: float = 0.0) -> tuple[P
     h = vol**2
     buf = np.zeros((5, T))
     r5 = np.zeros(T)
+    s1, s2 = np.zeros(T), np.zeros(T)  # the pattern's two lagged 20-day returns: R[d-25..d-6], R[d-45..d-26]
+    drift_by_day = np.zeros((D, T))
     for d in range(D):
         shock = np.sqrt(h) * (rng.standard_t(4, T) / t_scale)
         r = coef * r5 + beta * market[d] + shock
+        if pattern:
+            drift_by_day[d] = np.where(trading_by_day[d], pattern * vol * np.sign(s1) * np.sign(s2), 0.0)
+            r = r + drift_by_day[d]
         on = trading_by_day[d]
         r = np.where(on, np.clip(r, _LIMIT_DOWN, _LIMIT_UP), 0.0)
         h = np.where(on, omega + alpha_g * shock**2 + beta_g * h, h)
         r5 += r - buf[d % 5]
         buf[d % 5] = r
         ret_by_day[d] = r
+        if pattern:  # slide both windows one day on: tomorrow's s1 ends at d-4, s2 at d-24
+            s1 += (ret_by_day[d - 5] if d >= 5 else 0.0) - (ret_by_day[d - 25] if d >= 25 else 0.0)
+            s2 += (ret_by_day[d - 25] if d >= 25 else 0.0) - (ret_by_day[d - 45] if d >= 45 else 0.0)
     del trading_by_day
     ret = np.ascontiguousarray(ret_by_day.T)
     del ret_by_day
@@ -172,7 +208,7 @@ def generate(tickers: int, days: int, seed: int, signal: float = 0.0) -> tuple[P
     ev_t, ev_d = np.divmod(flat, D)
     events = pd.DataFrame({"ticker": np.array(names, dtype=object)[ev_t],
                            "date": pd.to_datetime(dates[ev_d]), "ratio": ratios})
-    return panel, events
+    return panel, events, np.ascontiguousarray(drift_by_day.T), idx
 
 
 def write_market(directory: str | Path, tickers: int, days: int, seed: int, fmt: str = "csv",

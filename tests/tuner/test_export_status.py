@@ -34,7 +34,7 @@ def test_export_writes_a_run_file_fit_accepts(tmp_path):
     cfg = load_study_config(write_study(tmp_path, train={"epochs": 4}, search={"conv_channels": 0,
                                                                              "learning_rate": {"low": 1e-3, "high": 1e-2}}))
     make_study(cfg, [0.30, 0.25, 0.27])
-    [path] = export_best(cfg, tmp_path / "best.toml")
+    [path] = export_best(cfg, tmp_path / "best.toml").paths
     run = load_run_config(path)  # the same loader `stocktune fit --config` uses
     assert run.train.learning_rate == pytest.approx(2e-3) and run.train.cell == "gru"
     assert run.train.epochs == 4 and run.train.conv_channels == 0 and run.train.device == "auto"
@@ -47,7 +47,7 @@ def test_export_writes_a_run_file_fit_accepts(tmp_path):
 def test_export_top_k_writes_one_file_per_rank(tmp_path):
     cfg = load_study_config(write_study(tmp_path))
     make_study(cfg, [0.30, 0.25, 0.27])
-    paths = export_best(cfg, tmp_path / "best.toml", top_k=2)
+    paths = export_best(cfg, tmp_path / "best.toml", top_k=2).paths
     assert [p.name for p in paths] == ["best_1.toml", "best_2.toml"]
     values = [tomllib.loads(p.read_text())["result"]["value"] for p in paths]
     assert values == pytest.approx([0.25, 0.27])

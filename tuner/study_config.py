@@ -209,6 +209,10 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
     direction = doc.get("direction", METRICS[metric])
     if direction not in ("minimize", "maximize"):
         raise InputError(f"direction must be 'minimize' or 'maximize', but got direction={direction!r} ({path}).")
+    if direction != METRICS[metric]:
+        raise InputError(f"metric and direction contradict each other: metric={metric!r} is to "
+                         f"{METRICS[metric]}, but got direction={direction!r} ({path}); write "
+                         f"direction = \"{METRICS[metric]}\" or leave direction out (it follows the metric).")
 
     if "data" not in doc:
         raise InputError(f"{path} has no [data] table; it needs at least `source = \"sample\"`.")

@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2, help="epochs of each fit --final")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before one fit is stopped and counted as >")
     args = ap.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = [(s.split(":")[0], int(s.split(":")[1]) if ":" in s else 3) for s in args.settings.split(",")]
 
     root = Path(tempfile.mkdtemp(prefix="bench-fit-threads-"))

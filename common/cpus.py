@@ -2,9 +2,9 @@
 
 torch's own default is every core of the machine. A `stocktune fit --final` started next to a running
 study then fights its workers for the same cores: OpenMP threads spin at barriers waiting for a core
-another process holds, and the refit ran 35-70x slower than with one thread (bench/README.md,
-"Threads of fit, evaluate and predict"). So `fit`, `evaluate` and `predict` always set torch's
-thread count, by this rule:
+another process holds: the refit ran 6.6x slower than with one thread next to two workers on 2 cores
+(35-70x at a heavier load; bench/README.md, "Threads of fit, evaluate and predict"). So `fit`,
+`evaluate` and `predict` always set torch's thread count, by this rule:
 
 1. ``--threads T`` on the command line;
 2. else the run file's ``[train] threads`` (`fit` only);

@@ -14,8 +14,6 @@ import pytest
 import torch
 from cli_run import stocktune
 
-from common.cpus import THREADS_CAP, available_cores
-
 RUN = """\
 [data]
 source = "sample"
@@ -78,6 +76,8 @@ def test_fit_default_threads_come_from_the_file_then_omp_then_the_free_cores(tmp
     r = stocktune("fit", "--config", str(run_file(tmp_path)), "--quiet", cache=cache, timeout=300,
                   env={"OMP_NUM_THREADS": ""})
     assert r.returncode == 0, r.stdout + r.stderr
+    from common.cpus import THREADS_CAP, available_cores
+
     threads = int(r.stdout.split("threads ")[-1].split(")")[0])
     assert 1 <= threads <= min(THREADS_CAP, available_cores()), r.stdout
 

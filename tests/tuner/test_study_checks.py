@@ -15,7 +15,6 @@ from _study import stocktune, write_study
 
 from common.errors import InputError
 from model.train import resolve_device
-from tuner.preflight import preflight
 from tuner.study_config import load_study_config
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -48,6 +47,8 @@ def test_cuda_index_beyond_the_device_count_is_an_input_error(monkeypatch):
 
 
 def test_launch_rejects_cuda_n_because_each_worker_sees_its_gpu_as_cuda_0(tmp_path, monkeypatch):
+    from tuner.preflight import preflight
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     cfg = load_study_config(write_study(tmp_path, train={"device": "cuda:1"}))

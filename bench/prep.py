@@ -210,8 +210,10 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
 
+    from common.env import get as get_env
+
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs "
-          f"(feature threads: {os.environ.get('STOCKTUNE_PREP_THREADS') or 'all'}), "
+          f"(feature threads: {get_env('STOCKTUNE_PREP_THREADS') or 'all'}), "
           f"load average {os.getloadavg()[0]:.1f} at start; python {platform.python_version()}, numpy {np.__version__}")
     print(f"market: synthetic:tickers={args.tickers},days={args.days},seed={args.seed}; runs={args.runs}, "
           f"baseline runs={args.baseline_runs}")

@@ -30,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from tuner.verdict import format_verdict
     from tuner.worker import run_confirmation
 
+    from tuner.preflight import preflight
+
     cfg = load_study_config(args.study, storage=args.storage)
+    preflight(cfg)  # storage and device, before any data is prepared
     defaults = cfg.confirm or ConfirmConfig()
     s = run_confirmation(cfg, args.top_k or defaults.top_k, args.seeds or defaults.seeds, threads=args.threads)
     print(f"confirm worker done: {s.complete} runs complete, {s.failed} failed"

@@ -39,11 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="where to write evaluation.json and plots "
                                                             "(default: MODEL_DIR)")
     p.add_argument("--device", default=None, help="override the model's device (auto|cpu|cuda[:N])")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="CPU threads (default: $OMP_NUM_THREADS, else the cores the 1-minute load average "
+                        "leaves free, 1-8; docs/model.md)")
     p.add_argument("--bins", type=int, default=10, help="calibration bins (quantiles of the prediction)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
 def run(args: argparse.Namespace) -> int:
+    from common.cpus import resolve_threads
     from model.evaluation_text import format_evaluation
     from model.final import check_model_dir, evaluate_model_dir, read_train_config, write_evaluation
 
@@ -54,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a directory.")
     n = args.controls if args.control else 0
+    threads = resolve_threads(args.threads)
     with epoch_bar(read_train_config(args.model_dir).epochs * n, "controls (shuffled labels)", disable=True if n == 0 else None) as on_epoch:
         ev = evaluate_model_dir(args.model_dir, Path(args.cache) if args.cache else cache_root(), n_controls=n,
                                 control_seed=args.control_seed, device=args.device, n_bins=args.bins,
-                                on_control_epoch=on_epoch)
+                                on_control_epoch=on_epoch, threads=threads)
     path = write_evaluation(out_dir, ev, plots=not args.no_plots)
     print(format_evaluation(ev.result))
     print(f"\nwrote {path}" + ("" if args.no_plots else " and plots"))

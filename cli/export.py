@@ -3,7 +3,8 @@
 The file has [data] (source + prep settings), [train] (the study's fixed settings merged with the
 best params, device = "auto") and [result] (trial, value, best epoch and its validation metrics,
 study, masked storage, dataset cache key, exported_at). With --top-k K, K files are written, one
-per rank: --out best.toml gives best_1.toml ... best_K.toml.
+per rank: --out best.toml gives best_1.toml ... best_K.toml. An existing file is replaced, with a
+note on stderr; an --out that is a directory exits 2.
 
 example: stocktune export studies/sample.toml --out best.toml && stocktune fit --config best.toml
 """
@@ -26,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_study_config(args.study, storage=args.storage)
     out = args.out or f"runs/{cfg.name}/best.toml"
-    result = export_best(cfg, out, top_k=args.top_k)
+
+    def replacing(path) -> None:
+        print(f"stocktune export: note: replacing the existing {path}", file=sys.stderr)
+
+    result = export_best(cfg, out, top_k=args.top_k, on_replace=replacing)
     if result.confirmed:
         print("ranked by the confirmation runs (`stocktune confirm`): the best of fresh seeds, not of the search",
               file=sys.stderr)

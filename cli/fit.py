@@ -36,10 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="prepared-dataset cache root (default: $STOCKTUNE_CACHE or runs/cache)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="CPU threads (default: [train] threads, else $OMP_NUM_THREADS, else the cores the "
+                        "1-minute load average leaves free, 1-8; docs/model.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from common.cpus import resolve_threads
     from model.final import fit_run, save_fit, train_config_for
     from model.run_file import load_run_config
 
@@ -50,13 +54,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out must be a directory, but {out} is a file.")
     rc = load_run_config(args.config, train_overrides={"device": args.device} if args.device else None)
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
+    threads = resolve_threads(args.threads, cfg.threads)
     with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
         run_ = fit_run(rc, cfg, Path(args.cache) if args.cache else cache_root(), final=args.final,
-                       progress=not args.quiet, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume)
+                       progress=not args.quiet, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
+                       threads=threads, device_where="--device" if args.device else f"{args.config}, [train]")
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)
     r = run_.result
     print(format_history(r.history))
-    print(f"\n{'final refit' if args.final else 'best epoch'}: {r.best_epoch} of {len(r.history)} (device {r.device})")
+    print(f"\n{'final refit' if args.final else 'best epoch'}: {r.best_epoch} of {len(r.history)} (device {r.device}, threads {threads})")
     print(format_history([r.best_metrics], transpose=True))
     if out is not None:
         save_fit(out, run_, rc)

@@ -45,6 +45,7 @@ def worker_args(args: argparse.Namespace) -> list[str]:
 
 def resolve(args: argparse.Namespace):
     from common.errors import InputError
+    from tuner.preflight import preflight
     from tuner.study_config import load_study_config
 
     cfg = load_study_config(args.study, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout)
@@ -53,6 +54,7 @@ def resolve(args: argparse.Namespace):
     for flag, v in (("--workers", n), ("--workers-per-gpu", k), ("--threads", args.threads)):
         if v is not None and v < 1:
             raise InputError(f"{flag} must be >= 1, but got {flag} {v}.")
+    preflight(cfg, launching=True)  # storage and device, before any data is prepared
     return cfg, n, k, args.threads or cfg.worker.threads_per_worker
 
 

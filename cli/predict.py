@@ -33,9 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--top", metavar="N", type=int, default=None, help="print only the N highest scores")
     p.add_argument("--device", default=None, help="override the model's device (auto|cpu|cuda[:N])")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="CPU threads (default: $OMP_NUM_THREADS, else the cores the 1-minute load average "
+                        "leaves free, 1-8; docs/model.md)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from common.cpus import resolve_threads
     from model.final import predict_model_dir
 
     if args.top is not None and args.top < 1:
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         day = np.datetime64(dt.date.fromisoformat(args.date), "D") if args.date else None
     except ValueError:
         raise InputError(f"--date must be a date YYYY-MM-DD, but got --date={args.date!r}.") from None
-    p = predict_model_dir(args.model_dir, args.data, day, device=args.device)
+    p = predict_model_dir(args.model_dir, args.data, day, device=args.device, threads=resolve_threads(args.threads))
     scores, skipped = p["scores"], p["skipped"]
     shown = scores[: args.top] if args.top else scores
     for s in skipped:

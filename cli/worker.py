@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.errors import InputError
+    from tuner.preflight import preflight
     from tuner.study_config import load_study_config
     from tuner.worker import run_worker
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.study, storage=args.storage, n_trials=args.n_trials, timeout=args.timeout)
     if args.worker_index is not None and args.worker_index < 0:
         raise InputError(f"--worker-index must be >= 0, but got --worker-index {args.worker_index}.")
+    preflight(cfg)  # storage and device, before the dataset is prepared
     s = run_worker(cfg, threads=args.threads, progress=args.progress, worker_index=args.worker_index)
     print(f"worker done: {s.complete} complete, {s.pruned} pruned, {s.failed} failed"
           f"{' (stopped by signal)' if s.interrupted else ''}"

@@ -14,12 +14,12 @@ window (see ``windows.py``).
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
+from common.cpus import available_cores
 from common.env import get as get_env
 
 from .panel import Panel
@@ -309,10 +309,7 @@ def compute_features(panel: Panel, progress: Callable[[int, int], None] | None =
 def _threads() -> int:
     """Worker threads for the feature blocks: the cores this process may use (STOCKTUNE_PREP_THREADS caps it)."""
     env = get_env("STOCKTUNE_PREP_THREADS") or ""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
+    n = available_cores()
     return max(1, min(n, int(env))) if env.isdigit() and int(env) > 0 else max(1, n)
 
 

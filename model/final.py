@@ -27,13 +27,36 @@ from data_prep.dataset import PreparedDataset
 from .config import TrainConfig
 from .run_file import RunConfig
 
-__all__ = ["HINT", "MODEL_FILES", "final_config", "train_config_for", "FitRun", "fit_run", "save_fit",
+__all__ = ["HINT", "MODEL_FILES", "check_device", "use_threads", "final_config", "train_config_for", "FitRun",
+           "fit_run", "save_fit",
            "check_model_dir", "read_train_config", "load_model_dir", "dataset_for", "evaluate_model_dir", "write_evaluation",
            "predict_model_dir"]
 
 HINT = "create one with `stocktune fit --config best.toml --final --out MODEL_DIR`"
 MODEL_FILES = ("model.pt", "config.json", "dataset_meta.json")
 OnEpoch = Callable[[int, dict[str, float]], bool | None]
+
+
+# ------------------------------------------------------------------------------ where it runs
+
+def check_device(device: str, where: str) -> None:
+    """InputError naming ``where`` unless ``device`` exists on this machine (``train.resolve_device``'s
+    rule); called before any data is read, so a missing GPU costs nothing. "auto"/"cpu" need no torch."""
+    if device in ("auto", "cpu"):
+        return
+    from .train import resolve_device
+
+    try:
+        resolve_device(device)
+    except InputError as e:
+        raise InputError(f"{str(e).rstrip('.')} ({where}).") from None
+
+
+def use_threads(threads: int) -> None:
+    """torch's intra-op threads for this process, always set explicitly (the rule: common/cpus.py)."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------------------ the refit
@@ -76,10 +99,19 @@ class FitRun:
 
 
 def fit_run(rc: RunConfig, cfg: TrainConfig, cache_root: Path, *, final: bool = False, progress: bool = True,
-            on_epoch: OnEpoch | None = None, checkpoint: str | None = None, resume: str | None = None) -> FitRun:
-    """Prepare (or find) the run file's dataset and train ``cfg`` on it."""
+            on_epoch: OnEpoch | None = None, checkpoint: str | None = None, resume: str | None = None,
+            threads: int | None = None, device_where: str = "[train]") -> FitRun:
+    """Prepare (or find) the run file's dataset and train ``cfg`` on it with ``threads`` CPU threads.
+
+    The device is checked first (``device_where`` names where it was set), before any data is read.
+    """
     from .train import fit
 
+    check_device(cfg.device, device_where)
+    if threads is not None:
+        cfg = dataclasses.replace(cfg, threads=threads)
+    if cfg.threads is not None:
+        use_threads(cfg.threads)
     prep = data_prep.prepare(rc.data.source, rc.data.prep, cache_root, progress=progress)
     dataset = prep.dataset()
     result = fit(dataset, cfg, on_epoch=on_epoch, checkpoint_path=checkpoint, resume_from=resume)
@@ -174,8 +206,9 @@ def dataset_for(meta: dict[str, Any], model_dir: Path, cache_root: Path,
 
 def evaluate_model_dir(model_dir: str | Path, cache_root: Path, *, n_controls: int = 3, control_seed: int = 12345,
                        device: str | None = None, n_bins: int = 10, on_control_epoch: OnEpoch | None = None,
-                       progress: bool = True) -> Any:
-    """Score MODEL_DIR on its dataset's test period, next to ``n_controls`` shuffled-label controls.
+                       progress: bool = True, threads: int | None = None) -> Any:
+    """Score MODEL_DIR on its dataset's test period, next to ``n_controls`` shuffled-label controls
+    (trained with ``threads`` CPU threads, like the scoring).
 
     Returns an ``evaluation.Evaluation`` whose ``result`` is evaluation.json's content.
     """
@@ -187,11 +220,19 @@ def evaluate_model_dir(model_dir: str | Path, cache_root: Path, *, n_controls: i
     if n_controls < 0:
         raise InputError(f"--controls must be >= 0, but got --controls={n_controls}.")
     model_dir = Path(model_dir)
+    check_model_dir(model_dir)
+    if device is not None:
+        check_device(device, "--device")
+    else:
+        check_device(read_train_config(model_dir).device, f"{model_dir / 'config.json'}; override it with --device cpu")
+    if threads is not None:
+        use_threads(threads)
     loaded = load_model_dir(model_dir)
     dataset, warning = dataset_for(loaded.meta, model_dir, cache_root, progress)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     cfg = loaded.cfg if device is None else dataclasses.replace(loaded.cfg, device=device)
+    cfg = cfg if threads is None else dataclasses.replace(cfg, threads=threads)
     seeds = [control_seed + k for k in range(n_controls)]
     nets = [E.train_control(dataset, cfg, seed=s, on_epoch=on_control_epoch) for s in seeds]
     ev = E.evaluate_split(loaded.net, dataset, cfg, split="test", control_nets=nets, control_seeds=seeds,
@@ -225,17 +266,22 @@ def write_evaluation(out_dir: Path, ev: Any, plots: bool = True) -> Path:
 # ------------------------------------------------------------------------------- prediction
 
 def predict_model_dir(model_dir: str | Path, source: str, day: np.datetime64 | None = None,
-                      device: str | None = None) -> dict[str, Any]:
-    """Every ticker's rise probability for the window ending on ``day`` (default: the latest date).
+                      device: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Every ticker's rise probability for the window ending on ``day`` (default: the latest date),
+    computed with ``threads`` CPU threads.
 
     Returns {"date", "look_ahead", "scores" (highest first, with rank and a 0-100 score), "skipped"}.
-    All input checks run before the model (and torch) is loaded.
+    All input checks run before the model is loaded (torch only for an explicit CUDA --device).
     """
     meta = check_model_dir(model_dir)
+    if device is not None:
+        check_device(device, "--device")
     dataset = data_prep.featurize_for_inference(source, meta)
     if day is None:
         day = np.asarray(dataset.date, "datetime64[D]").max() if len(dataset.date) else np.datetime64("NaT")
     rows, skipped = data_prep.prediction_rows(dataset, day)
+    if threads is not None:
+        use_threads(threads)
     loaded = load_model_dir(model_dir)
     from .inference import predict
 

@@ -87,7 +87,14 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device must be available, but got device={name!r} and torch sees no CUDA device; "
                          "use device = \"auto\" or \"cpu\".")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"device must be 'auto', 'cpu' or 'cuda[:N]', but got device={name!r}.") from None
+    if device.type == "cuda" and device.index is not None and device.index >= (n := torch.cuda.device_count()):
+        raise InputError(f"device must be available, but got device={name!r} and torch sees {n} CUDA device(s) "
+                         f"(cuda:0 .. cuda:{n - 1}); use device = \"cuda\" or \"auto\".")
+    return device
 
 
 def _rng_state() -> dict[str, Any]:

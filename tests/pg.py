@@ -64,6 +64,27 @@ class PostgresServer:
         self._run(_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
+    def add_password_role(self, name: str, password: str) -> None:
+        """A login role that must give its password (scram-sha-256); every other role stays on trust."""
+        self._run(_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1",
+                  "-c", f"CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{password}'")
+        hba = self.data / "pg_hba.conf"
+        line = f"host all {name} 127.0.0.1/32 scram-sha-256\n"
+        self._run("sh", "-c", f"printf '%s' '{line}' | cat - {hba} > {hba}.new && mv {hba}.new {hba}")
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "reload")
+        import psycopg
+
+        deadline = time.monotonic() + 30
+        while True:  # the reload is asynchronous: wait until the server asks this role for its password
+            try:
+                psycopg.connect(host="127.0.0.1", port=self.port, user=name, dbname="postgres", connect_timeout=5).close()
+            except psycopg.OperationalError as e:
+                if "password" in str(e):
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pg_hba.conf reload did not take effect for role {name}")
+            time.sleep(0.2)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

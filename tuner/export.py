@@ -3,11 +3,13 @@
 [data] is the study's data table, [train] the study's fixed [train] merged with the trial's
 params (and fixed [search] values), with device = "auto" so the file runs on whatever machine
 fits it; [result] records where the config came from and how it scored. ``top_k`` > 1 writes one
-file per rank: best.toml -> best_1.toml ... best_K.toml.
+file per rank: best.toml -> best_1.toml ... best_K.toml. An existing file is replaced (the CLI says
+so on stderr); an --out that is a directory is an InputError before anything is read.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from .study_config import StudyConfig
 from .trials import ranked
 from .verdict import format_verdict, study_verdict
 
-__all__ = ["export_best", "run_document", "Export"]
+__all__ = ["export_best", "export_targets", "run_document", "Export"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,33 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
     return {"data": cfg.data.to_mapping(), "train": train, "result": result}
 
 
-def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1) -> Export:
-    """Write the best ``top_k`` COMPLETE trials (by the confirmed ranking when the study has one, then
-    by value); the verdict on the winner heads each file as comments."""
+def export_targets(out: str | Path, top_k: int = 1) -> list[Path]:
+    """The files ``export_best`` writes (``out``, or one per rank), checked before anything is read:
+    InputError when one is a directory or cannot be created because its parent is a file."""
     if top_k < 1:
         raise InputError(f"--top-k must be >= 1, but got --top-k {top_k}.")
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a directory; give the path of a run file, e.g. --out {out / 'best.toml'}.")
+    targets = [out] if top_k == 1 else [out.with_name(f"{out.stem}_{i + 1}{out.suffix or '.toml'}")
+                                        for i in range(top_k)]
+    for t in targets:
+        if t.is_dir():
+            raise InputError(f"--out {out} would write {t}, which is a directory; choose another --out.")
+        parent = t.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"--out {out} cannot be created: {parent} is a file, not a directory.")
+    return targets
+
+
+def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
+                on_replace: Callable[[Path], None] | None = None) -> Export:
+    """Write the best ``top_k`` COMPLETE trials (by the confirmed ranking when the study has one, then
+    by value); the verdict on the winner heads each file as comments. An existing file is replaced
+    (atomically); ``on_replace(path)`` is called for each before writing."""
+    targets = export_targets(out, top_k)
     study = load_existing_study(cfg)
     top = ranked(with_retries(lambda: study.get_trials(deepcopy=False), "reading trials"), cfg.direction)
     if not top:
@@ -81,10 +105,11 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1) -> Export:
     header = "\n".join([f"stocktune export of study {cfg.name!r}: ranked by "
                         + ("the confirmation runs (fresh seeds)" if confirmed else "the trials' validation values"),
                         *format_verdict(verdict).splitlines()])
-    out = Path(out)
     docs = [run_document(cfg, t, i + 1, confirmed.get(t.number), verdict)  # validate all before writing
             for i, t in enumerate(top[:top_k])]
-    if top_k == 1:
-        return Export([write_toml_atomic(docs[0], out, header)], bool(confirmed), verdict)
-    return Export([write_toml_atomic(d, out.with_name(f"{out.stem}_{i + 1}{out.suffix or '.toml'}"), header)
-                   for i, d in enumerate(docs)], bool(confirmed), verdict)
+    written = []
+    for doc, target in zip(docs, targets):
+        if target.exists() and on_replace is not None:
+            on_replace(target)
+        written.append(write_toml_atomic(doc, target, header))
+    return Export(written, bool(confirmed), verdict)

@@ -10,7 +10,6 @@ trial and exits 0); a second one is forwarded again and stops them at once.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from types import FrameType
 import optuna
 
 from common import env
+from common.cpus import available_cores
 
 from .retry import with_retries
 from .study import load_or_create_study
@@ -41,7 +41,7 @@ class WorkerPlan:
 
 
 def _gpu_count() -> int:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+    if env.get("CUDA_VISIBLE_DEVICES") == "":
         return 0
     try:
         import torch
@@ -55,7 +55,7 @@ def plan_workers(n_workers: int, workers_per_gpu: int = 1, threads: int | None =
                  n_gpus: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
     """Which GPU and how many CPU threads each worker gets."""
     n_gpus = _gpu_count() if n_gpus is None else n_gpus
-    cores = cores or os.cpu_count() or 1
+    cores = cores or available_cores()
     per = threads or max(1, cores // n_workers)
     plans = []
     for i in range(n_workers):
@@ -119,12 +119,13 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
         for plan in plans:
             if signals_seen:
                 break
-            child_env = dict(os.environ, OMP_NUM_THREADS=str(plan.threads), MKL_NUM_THREADS=str(plan.threads),
-                       PYTHONUNBUFFERED="1", STOCKTUNE_WORKER_INDEX=str(base + plan.index))  # sampler seed + index
+            extra = {"STOCKTUNE_WORKER_INDEX": str(base + plan.index)}  # sampler seed + index
             if storage is not None:
-                child_env["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
+                extra["STOCKTUNE_WORKER_STORAGE"] = storage  # not in argv, where `ps` shows it
             if plan.cuda_visible_devices is not None:
-                child_env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
+                extra["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible_devices
+            child_env = env.child_environ(OMP_NUM_THREADS=str(plan.threads), MKL_NUM_THREADS=str(plan.threads),
+                                          PYTHONUNBUFFERED="1", **extra)
             cmd = [sys.executable, "-m", "cli"] + (["-v"] if verbose else []) + [
                 subcommand, str(study_path), "--threads", str(plan.threads)] + extra_args
             log_path = log_dir / f"{subcommand}-{base + plan.index}.log"

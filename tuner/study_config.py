@@ -7,13 +7,13 @@ local-worker defaults. A bad key fails here, naming the key and the file, with e
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import env
 from common.errors import InputError
 from common.settings import check, from_mapping, to_mapping
 from data_prep.folds import FoldConfig
@@ -165,16 +165,11 @@ class StudyConfig:
 def _expand_env(value: str, key: str, where: str) -> str:
     """${VAR} or ${VAR:-default} expansion, so a password can live in the environment, not the file."""
 
-    def repl(m: re.Match) -> str:
-        var, default = m.group(1), m.group(3)
-        if var in os.environ:
-            return os.environ[var]
-        if default is not None:
-            return default
+    def missing(var: str) -> str:
         raise InputError(f"{key} refers to the environment variable ${{{var}}}, which is not set ({where}); "
                          f"export it or write the value in the file.")
 
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", repl, value)
+    return env.expand(value, missing)
 
 
 def _table(doc: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
@@ -231,6 +226,10 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
     direction = doc.get("direction", METRICS[metric])
     if direction not in ("minimize", "maximize"):
         raise InputError(f"direction must be 'minimize' or 'maximize', but got direction={direction!r} ({path}).")
+    if direction != METRICS[metric]:
+        raise InputError(f"metric and direction contradict each other: metric={metric!r} is to "
+                         f"{METRICS[metric]}, but got direction={direction!r} ({path}); write "
+                         f"direction = \"{METRICS[metric]}\" or leave direction out (it follows the metric).")
 
     if "data" not in doc:
         raise InputError(f"{path} has no [data] table; it needs at least `source = \"sample\"`.")

@@ -85,3 +85,35 @@ def test_status_and_export_cli(tmp_path):
     assert r.returncode == 2 and "--top-k" in r.stderr
     r = stocktune("export", str(path), cwd=tmp_path, timeout=120)
     assert r.returncode == 0 and (tmp_path / "runs/t/best.toml").is_file(), r.stderr
+
+
+def test_export_out_an_existing_directory_exits_2_and_writes_nothing(tmp_path):
+    path = write_study(tmp_path)
+    make_study(load_study_config(path), [0.30, 0.25])
+    (tmp_path / "out").mkdir()
+    for top_k in ("1", "2"):
+        r = stocktune("export", str(path), "--out", str(tmp_path / "out"), "--top-k", top_k, cwd=tmp_path, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert f"--out {tmp_path / 'out'} is a directory" in r.stderr, r.stderr
+    (tmp_path / "afile").write_text("x")
+    r = stocktune("export", str(path), "--out", str(tmp_path / "afile" / "best.toml"), cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "is a file, not a directory" in r.stderr, r.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+
+
+def test_export_replaces_an_existing_file_with_a_note_on_stderr(tmp_path):
+    path = write_study(tmp_path)
+    cfg = load_study_config(path)
+    study = make_study(cfg, [0.30, 0.25])
+    out = tmp_path / "best.toml"
+    r = stocktune("export", str(path), "--out", str(out), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and "replacing" not in r.stderr, r.stderr
+    assert tomllib.loads(out.read_text())["result"]["trial"] == 1
+    study.add_trial(optuna.create_trial(params={"learning_rate": 5e-3, "cell": "gru"}, distributions=DIST, value=0.1,
+                                        user_attrs={"best_epoch": 1}))
+    r = stocktune("export", str(path), "--out", str(out), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"note: replacing the existing {out}" in r.stderr, r.stderr
+    assert tomllib.loads(out.read_text())["result"]["trial"] == 3
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

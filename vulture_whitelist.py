@@ -3,6 +3,7 @@
 from data_prep.dataset import PreparedDataset
 from tuner.dashboard import _ThreadingServer
 from tuner.pruning import FoldPercentilePruner
+from data_prep.synthetic import planted_drift
 
 __getattr__  # PEP 562 lazy exports of model/ and tuner/
 __dir__
@@ -13,3 +14,4 @@ _begin
 isolation_level  # sqlite3 connection attribute set for SQLAlchemy's own BEGIN
 benchmark  # torch.backends.cudnn.benchmark
 FoldPercentilePruner.prune  # optuna calls it
+planted_drift  # bench/payoff.py's oracle

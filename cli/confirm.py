@@ -26,11 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuner.confirm import summarize_confirmation
+    from tuner.preflight import preflight
     from tuner.study_config import ConfirmConfig, load_study_config
     from tuner.verdict import format_verdict
     from tuner.worker import run_confirmation
-
-    from tuner.preflight import preflight
 
     cfg = load_study_config(args.study, storage=args.storage)
     preflight(cfg)  # storage and device, before any data is prepared

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from model.selection import (DateSeries, concat, date_series, effective_trials, expected_max_normal, pbo, skill_with_se)
+from model.selection import DateSeries, concat, date_series, effective_trials, expected_max_normal, pbo, skill_with_se
 
 
 def test_pbo_is_zero_when_one_configuration_is_best_in_every_block():

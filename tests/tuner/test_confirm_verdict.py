@@ -3,11 +3,11 @@ a small planted-signal market and a small market with no signal."""
 from __future__ import annotations
 
 import signal
+import tomllib
 from collections import Counter
 
 import optuna
 import pytest
-import tomllib
 from _study import env, reap, start, stocktune, wait_for, write_study
 from optuna.trial import TrialState
 

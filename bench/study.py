@@ -13,7 +13,7 @@ dataset: the best skill so far against cumulative epochs, one line per strategy 
 Targets: P4, a default that trains <= 1/3 of the baseline's epochs and keeps >= 90% of its best skill
 (medians, both datasets); P5, storage <= 1% of the worker's wall time on the sample.
 
-    python bench/study.py                      # 3 seeds x 8 strategies x 2 datasets, 12 trials each
+    python bench/study.py --n-trials 10 --samples 2048   # 3 seeds x 8 strategies x 2 datasets (~1.5 h)
     python bench/study.py --quick              # 1 seed, 4 strategies, 6 trials: a few minutes
     python bench/study.py --strategies none,median+es --seeds 1,2,3 --out runs/bench-study
 """
@@ -98,12 +98,13 @@ class StorageClock:
 
 
 def run(study_file: str, source: str, strategy: str, seed: int, n_trials: int, threads: int, patience: int,
-        workdir: Path) -> dict:
+        workdir: Path, samples: int | None = None) -> dict:
     """One strategy on one dataset with one sampler seed: a fresh SQLite study, one in-process worker."""
     pruner, _, es = strategy.partition("+")
     tag = f"{strategy.replace('+', '-')}-{seed}"
     cfg = load_study_config(study_file, storage=f"sqlite:///{workdir}/{tag}.db", n_trials=n_trials)
-    train = {**cfg.train, "patience": patience if (es or pruner == "es") else 0}
+    train = {**cfg.train, "patience": patience if (es or pruner == "es") else 0,
+             **({"samples_per_epoch": samples} if samples else {})}
     pcfg = PrunerConfig(name="none" if pruner in ("none", "es") else pruner,
                         **{k: getattr(cfg.pruner, k) for k in ("n_startup_trials", "n_warmup_steps")})
     cfg = dataclasses.replace(cfg, name=f"bench-{tag}", timeout=None, artifacts=workdir / f"artifacts-{tag}",
@@ -191,6 +192,8 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=None, help="trials per run (default 12; quick: 6)")
     ap.add_argument("--patience", type=int, default=2, help="early stopping patience of the '+es' strategies")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the (single) worker")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="override [train] samples_per_epoch (default: the study's; full runs use 2048)")
     ap.add_argument("--quick", action="store_true", help="a run of a few minutes")
     ap.add_argument("--out", default="runs/bench-study", help="directory for the PNGs and results.json")
     args = ap.parse_args()
@@ -206,14 +209,16 @@ def main() -> None:
           f"{platform.python_version()}, torch {torch.__version__}, optuna {optuna.__version__}; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"study {args.study} (1 fold), {n_trials} trials per run, seeds {seeds}, one worker with "
-          f"{args.threads} threads, SQLite; early stopping: patience {args.patience}")
+          f"{args.threads} threads, SQLite; early stopping: patience {args.patience}"
+          + (f"; samples_per_epoch {args.samples}" if args.samples else ""))
     results = {}
     with tempfile.TemporaryDirectory(prefix="stocktune-bench-") as tmp:
         for name in datasets:
             rows = []
             for seed in seeds:
                 for s in strategies:
-                    r = run(args.study, DATASETS[name], s, seed, n_trials, args.threads, args.patience, Path(tmp))
+                    r = run(args.study, DATASETS[name], s, seed, n_trials, args.threads, args.patience, Path(tmp),
+                            args.samples)
                     print(f"  {name} seed {seed} {s:<24} epochs {r['epochs']:>4}  skill {r['skill']:+.4f}  "
                           f"ic {r['ic']:+.4f}  {r['wall_s']:.0f}s  load {os.getloadavg()[0]:.1f}", flush=True)
                     rows.append(r)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, write_study
+from _study import ARCH_SEARCH, ARCH_TRAIN, Processes, env, stocktune, wait_for, write_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,7 +74,8 @@ def live(tmp_path_factory):
             t.start()
         worker = Processes("worker", str(study), "--threads", "1", cwd=root, env=env_)
         [worker_rc] = worker.wait(300)
-        time.sleep(0.5)
+        after = len(polls)  # and a few more polls of the finished study before the pollers stop
+        wait_for(lambda: len(polls) >= after + 4, 30, "the pollers to read the finished study")
         stop_polling.set()
         for t in pollers:
             t.join(30)

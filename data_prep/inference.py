@@ -36,7 +36,7 @@ def featurize_for_inference(source: str, meta: dict[str, Any]) -> PreparedDatase
     the trained model's dataset meta, with this call's source, tickers and row count.
     """
     cfg = PrepConfig.from_mapping(meta.get("prep", {}), "dataset_meta.json, prep")
-    raw = load_source(source)
+    raw = load_source(source, decimal=cfg.decimal)
     checked = validate(raw, WARMUP + cfg.look_back)
     panel, _ = adjust(checked.panel, events_for(cfg, raw), cfg.adjust)
     feats = compute_features(panel)

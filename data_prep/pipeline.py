@@ -266,7 +266,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
-    raw = load_source(source, content_key=source_key)
+    raw = load_source(source, content_key=source_key, decimal=cfg.decimal)
     prog.stage("load", t)
 
     t = time.perf_counter()

@@ -18,6 +18,7 @@ from common.errors import InputError
 from data_prep.parse import Origin, parse_dates, parse_numbers
 from data_prep.sources import load_source
 from data_prep.validate import validate
+from data_prep.windows import long_halt_rows
 
 M = bars(days=40, seed=5)
 
@@ -185,3 +186,33 @@ def test_blank_lines_keep_their_numbers_on_both_paths(tmp_path, monkeypatch):
     (tmp_path / "A.csv").write_text("\n".join(rows) + "\n")
     fast, precise = _both(monkeypatch, lambda: validate(load_source(str(tmp_path / "A.csv")), 1))
     assert fast == precise and "A.csv, line 7 (data row 6" in fast and "volume=-5" in fast
+
+
+def test_zero_volume_is_a_halt_only_for_a_ticker_that_trades(tmp_path):
+    traded = M[M.Ticker == CODES[0]].reset_index(drop=True).copy()
+    traded.loc[10:20, "Volume"] = 0  # an 11-day halt
+    write_dir(traded, tmp_path / "d")
+    write_dir(M[M.Ticker == CODES[1]].assign(Volume=0), tmp_path / "d")  # an index: never any volume
+    v = validate(load_source(str(tmp_path / "d")), 1)
+    assert v.no_volume == [CODES[1]]
+    halted = long_halt_rows(v.panel, max_halt_days=5)
+    assert halted[10:21].all() and halted.sum() == 11  # the index's zeros are not halts
+    assert np.isnan(v.panel.volume[v.panel.ticker == 1]).all()
+
+
+def test_intraday_is_named_and_resampled(tmp_path):
+    (tmp_path / "A.csv").write_text("Datetime,Open,High,Low,Close,Volume\n"
+                                    "2021-01-04 09:00,10,11,9,10.5,100\n"
+                                    "2021-01-04 09:00,10,11,9,10.5,100\n"  # an exact duplicate: still a repair
+                                    "2021-01-04 15:00,10.5,12,10,11,50\n"
+                                    "2021-01-05 09:00,11,11.5,10.8,11.2,70\n")
+    raw = load_source(str(tmp_path / "A.csv"))
+    with pytest.raises(InputError, match=r"A\.csv, line 4 .*'date': the input holds intraday bars \(up to 2 rows "
+                                          r"per day; 2021-01-04 has one at .*A\.csv, line 2 and another here\)"):
+        validate(raw, 1)
+    v = validate(raw, 1, resample="daily")
+    p = v.panel
+    assert list(p.date.astype(str)) == ["2021-01-04", "2021-01-05"] and "time_of_day" not in p.extra
+    np.testing.assert_array_equal(np.c_[p.open, p.high, p.low, p.close, p.volume],
+                                  [[10, 12, 9, 11, 150], [11, 11.5, 10.8, 11.2, 70]])
+    assert [r["action"] for r in v.repairs] == ["dropped_exact_duplicates", "resampled_daily"]

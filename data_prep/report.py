@@ -117,7 +117,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Prep report", "",
         f"- source: `{report['source']}`",
-        f"- rows: {report['n_rows']:,}, tickers: {report['n_tickers']:,}, features: {len(report['features'])}",
+        f"- rows: {report['n_rows']:,}, features: {len(report['features'])}",
+        f"- {_tickers_line(report)}",
         f"- look_back: {report['look_back']}, look_ahead: {report['look_ahead']}, target: {report['target_method']}",
         f"- purge gap between splits: {report['purge_gap_days']} trading days (no day is shared by two splits)",
         f"- cache key: `{report['cache_key']}`", "",
@@ -134,7 +135,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{sp.get('volatility_median', float('nan')):.3f} |"
         )
     lines += ["", "The test period is reserved for the final evaluation; tuning optimizes on val.", ""]
-    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"), ("adjustments", "Adjustments")):
+    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"),
+                       ("no_volume", "No volume information (volume features neutral, no halts inferred)"),
+                       ("adjustments", "Adjustments")):
         items = report.get(key) or []
         lines.append(f"## {title} ({len(items)})")
         lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
@@ -155,20 +158,52 @@ def write_report(path: Path, report: dict[str, Any], targets: dict[str, np.ndarr
     _plots(path, targets, vols)
 
 
+def _tickers_line(report: dict[str, Any]) -> str:
+    skipped = len(report.get("skipped") or [])
+    line = f"tickers: {report['n_tickers']:,} in the dataset, {skipped:,} skipped"
+    return line + (" (see report.md)" if skipped else "")
+
+
+def _repairs_line(repairs: list[dict]) -> str:
+    """'repairs: 12 rows sorted into date order (2 tickers), 3 exact duplicate rows dropped (1 ticker)'."""
+    def n(items: list[dict], key: str) -> tuple[int, str]:
+        k = len(items)
+        return sum(int(it[key]) for it in items), f"{k} ticker{'s' if k != 1 else ''}"
+
+    parts = []
+    by = {a: [r for r in repairs if r.get("action") == a] for a in
+          ("sorted", "dropped_exact_duplicates", "resampled_daily")}
+    if by["sorted"]:
+        rows, who = n(by["sorted"], "rows_out_of_order")
+        parts.append(f"{rows:,} rows out of date order sorted ({who})")
+    if by["dropped_exact_duplicates"]:
+        rows, who = n(by["dropped_exact_duplicates"], "rows")
+        parts.append(f"{rows:,} exact duplicate rows dropped ({who})")
+    if by["resampled_daily"]:
+        bars, who = n(by["resampled_daily"], "bars")
+        days = sum(int(r["days"]) for r in by["resampled_daily"])
+        parts.append(f"{bars:,} intraday bars resampled to {days:,} daily bars ({who})")
+    return "repairs: " + "; ".join(parts) + " (see report.md)"
+
+
 def summary_text(report: dict[str, Any], path: Path, cached: bool) -> str:
-    """The few lines `stocktune prep` prints: where the dataset is, its size, and each split."""
+    """The lines `stocktune prep` prints: where the dataset is, its size, each split, what was repaired or left out."""
     lines = [
         f"dataset: {path} ({'cache hit' if cached else 'built'})",
-        f"source: {report['source']}  rows: {report['n_rows']:,}  tickers: {report['n_tickers']:,}  "
-        f"features: {len(report['features'])}  target: {report['target_method']}  "
-        f"purge gap: {report['purge_gap_days']} days",
+        f"source: {report['source']}  rows: {report['n_rows']:,}  features: {len(report['features'])}  "
+        f"target: {report['target_method']}  purge gap: {report['purge_gap_days']} days",
+        _tickers_line(report),
     ]
     for s in ("train", "val", "test"):
         sp = report["splits"][s]
         lines.append(f"  {s:5s} {sp['start']} .. {sp['end']}  windows {sp['n_windows']:>10,}  "
                      f"target KS {sp['target_ks_stat']:.4f} (p={sp['target_ks_p']:.3g})")
-    if report.get("skipped"):
-        lines.append(f"skipped tickers: {len(report['skipped'])} (see report.md)")
+    if report.get("repairs"):
+        lines.append(_repairs_line(report["repairs"]))
+    if report.get("no_volume"):
+        k = len(report["no_volume"])
+        lines.append(f"no volume information: {k:,} ticker{'s' if k != 1 else ''} (volume features neutral, "
+                     f"no halts inferred; see report.md)")
     if report.get("adjustments"):
         lines.append(f"adjustments: {len(report['adjustments'])} (see report.md)")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ class Dialect:
     header_line: int  # 1-based line of the header: 2 after an Excel "sep=" line
     columns: list[str]  # the header's names as written (stripped), duplicates kept
     comma_columns: frozenset[int]  # positions whose values in the sample contain ',' (decimal comma or grouping)
+    first_row: tuple[str, ...] = ()  # the first data row's fields, as a hint of how values are written
 
     def where_header(self, name: str) -> str:
         return f"{name}, line {self.header_line} (the header)"
@@ -78,8 +79,12 @@ def sniff(path: Path, name: str) -> Dialect:
     columns = [c.strip() for c in _fields(header, delimiter)]
     body = "\n".join(rows)
     comma: set[int] = set()
-    # a ',' inside a value: unquoted after another delimiter, quoted after a comma
-    if "," in body and (delimiter != "," or '"' in body):
-        for fields in csv.reader(rows, delimiter=delimiter):
-            comma.update(i for i, v in enumerate(fields) if "," in v)
-    return Dialect(delimiter, header_at + 1, columns, frozenset(comma))
+    try:
+        # a ',' inside a value: unquoted after another delimiter, quoted after a comma
+        if "," in body and (delimiter != "," or '"' in body):
+            for fields in csv.reader(rows, delimiter=delimiter):
+                comma.update(i for i, v in enumerate(fields) if "," in v)
+        first = tuple(next(csv.reader(rows[:1], delimiter=delimiter), []))
+    except csv.Error:  # only hints: the readers report what is wrong with the file
+        first = ()
+    return Dialect(delimiter, header_at + 1, columns, frozenset(comma), first)

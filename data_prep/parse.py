@@ -75,9 +75,14 @@ class Origin:
 
 
 def _np(a: pa.Array | pa.ChunkedArray, fill: bool | None = None) -> np.ndarray:
+    """A numpy copy in numpy's own memory: Arrow's pool keeps freed memory for reuse, and holding the
+    panel's columns there would keep the whole read's buffers resident (see readers.read_files)."""
     if fill is not None:
         a = pc.fill_null(a, fill)
-    return np.asarray(a.to_numpy(zero_copy_only=False))
+    if isinstance(a, pa.ChunkedArray):
+        parts = [np.asarray(c.to_numpy(zero_copy_only=False)) for c in a.chunks]
+        return np.concatenate(parts) if parts else np.asarray(a.to_numpy(zero_copy_only=False))
+    return np.array(a.to_numpy(zero_copy_only=False))
 
 
 def _as_text(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -262,7 +267,7 @@ def _pandas_dates(text: pd.Series, origin: Origin, offset: int, canon: str, raw:
     if bad.size:
         i = offset + int(bad[0])
         value = _str(raw, i)
-        what = "is empty" if value.strip() == "" else f"{value!r} is not a date"
+        what = "is empty" if value.strip() in NULL_TOKENS else f"{value!r} is not a date"
         raise InputError(f"{origin.where(i, canon)}: {what}; write dates as YYYY-MM-DD (or YYYYMMDD), or delete "
                          f"that row.")
     return parsed.to_numpy().astype("datetime64[s]").astype(np.int64)

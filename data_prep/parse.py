@@ -323,11 +323,30 @@ def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str) 
 
 
 def parse_tickers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str = "ticker") -> tuple[list[str], np.ndarray]:
-    """(distinct names, int32 index of each row's name); an empty ticker is an InputError."""
-    text = _as_text(values)
-    empty = _np(pc.equal(text, ""), True)
-    i = _first(empty)
+    """(distinct names, int32 index of each row's name); an empty ticker is an InputError.
+
+    A dictionary-encoded column (how the readers ask for it: a long file repeats a few thousand names
+    millions of times) is checked and trimmed on its dictionary only; its rows are never turned into text.
+    """
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    if pa.types.is_dictionary(values.type):
+        values = values.unify_dictionaries()
+        words = values.chunk(0).dictionary if values.num_chunks else pa.array([], pa.string())
+        index = _np(pc.fill_null(pa.chunked_array([c.indices for c in values.chunks], values.type.index_type), -1))
+        names = _as_text(words)
+        enc = pc.dictionary_encode(names.combine_chunks())  # ' A' and 'A' are one ticker
+        lut = np.append(_np(enc.indices).astype(np.int32), -1)  # index -1 (a null) stays -1
+        codes = lut[index]
+        blank = np.append(_np(pc.equal(names, ""), True), True)
+        i = _first(blank[index])
+        dictionary = enc.dictionary
+    else:
+        text = _as_text(values)
+        i = _first(_np(pc.equal(text, ""), True))
+        if i is None:
+            enc = pc.dictionary_encode(text.combine_chunks())
+            codes, dictionary = _np(enc.indices).astype(np.int32), enc.dictionary
     if i is not None:
         raise InputError(f"{origin.where(i, canon)}: the ticker is empty; fill it in or delete that row.")
-    enc = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
-    return [str(x) for x in enc.dictionary.to_pylist()], _np(enc.indices).astype(np.int32)
+    return [str(x) for x in dictionary.to_pylist()], codes

@@ -70,6 +70,8 @@ def _fast_csv(path: Path, d: Dialect, cols: dict[str, int], decimal: str | None,
     for canon, pos in cols.items():
         text = canon in ("ticker", "date") or decimal == "," or pos in d.comma_columns
         types[names[pos]] = pa.string() if text else pa.float64()
+    if "ticker" in cols:  # a long file repeats each name many times: read them as a dictionary
+        types[names[cols["ticker"]]] = pa.dictionary(pa.int32(), pa.string())
     date = cols["date"]
     if date < len(d.first_row) and _ISO_DATE.match(d.first_row[date]):
         types[names[date]] = pa.date32()  # YYYY-MM-DD, the common case: no text column to build and cast
@@ -111,13 +113,14 @@ def _read_csv(path: Path, name: str, decimal: str | None, threads: bool) -> Part
     return Part(table, d.header_line, {c: d.columns[p] for c, p in cols.items()})
 
 
-def _read_parquet(path: Path, name: str) -> Part:
+def _read_parquet(path: Path, name: str, threads: bool) -> Part:
     try:
-        f = pq.ParquetFile(path)
-        columns = [str(c) for c in f.schema_arrow.names]
+        columns = [str(c) for c in pq.read_schema(path).names]
         cols = map_columns(columns, name)
         _check_required(cols, columns, name)
-        table = f.read(columns=[columns[p] for p in cols.values()], use_threads=False)
+        ticker = [columns[cols["ticker"]]] if "ticker" in cols else None  # names as a dictionary, not text
+        f = pq.ParquetFile(path, read_dictionary=ticker)
+        table = f.read(columns=[columns[p] for p in cols.values()], use_threads=threads)
     except InputError:
         raise
     except Exception as e:  # pyarrow raises several types for corrupt files
@@ -133,7 +136,7 @@ def _read_one(path: Path, name: str, decimal: str | None, threads: bool) -> Part
                          f"use CSV (.csv) or Parquet (.parquet).")
     if path.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.")
-    return _read_csv(path, name, decimal, threads) if ext == ".csv" else _read_parquet(path, name)
+    return _read_csv(path, name, decimal, threads) if ext == ".csv" else _read_parquet(path, name, threads)
 
 
 def _empty(col: pa.ChunkedArray) -> pa.ChunkedArray:

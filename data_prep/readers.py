@@ -140,6 +140,8 @@ def _read_one(path: Path, name: str, decimal: str | None, threads: bool) -> Part
 
 
 def _empty(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return pc.equal(pc.utf8_trim_whitespace(col), "")
     return pc.is_null(col)

@@ -179,8 +179,9 @@ def test_fast_and_precise_readers_reject_alike(tmp_path, monkeypatch, bad):
     assert f"{CODES[1]}.csv" in fast and f"line {line}" in fast
 
 
-def test_blank_lines_keep_their_numbers_on_both_paths(tmp_path, monkeypatch):
-    rows = text(M[M.Ticker == CODES[0]].reset_index(drop=True), ticker=False).splitlines()
+@pytest.mark.parametrize("ticker", [False, True])
+def test_blank_lines_keep_their_numbers_on_both_paths(tmp_path, monkeypatch, ticker):
+    rows = text(M[M.Ticker == CODES[0]].reset_index(drop=True), ticker=ticker).splitlines()
     rows.insert(3, "")
     rows[6] = rows[6].rsplit(",", 1)[0] + ",-5"  # line 7 after the blank line 4
     (tmp_path / "A.csv").write_text("\n".join(rows) + "\n")

@@ -27,7 +27,7 @@ from .dataset import SPLITS, PreparedDataset, SplitArrays
 from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
-from .report import per_ticker_volatility, split_stats, write_report
+from .report import per_ticker_volatility, split_stats, warm_up_plots, write_report
 from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
 from .sources import RawInput, load_events, load_source
@@ -125,6 +125,7 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         plan = _plan(panel, cfg, where)
         prog.stage("split", t)
 
+    warm_up_plots()  # the report's matplotlib import runs beside the features
     t = time.perf_counter()
     # computed straight into the final file (a memory map in the temp dir that cache.build_once
     # renames into place): no separate in-memory copy, no second write

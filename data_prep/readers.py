@@ -273,9 +273,9 @@ def read_files(paths: list[Path], names: list[str], decimal: str | None = None) 
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="read") as pool:
             got = list(pool.map(one, range(len(paths))))
-    for g in got:
-        if isinstance(g, InputError):
-            raise g
+    error = next((g for g in got if isinstance(g, InputError)), None)
+    if error is not None:
+        raise error
     return panel_from_parts(got, names, decimal)  # type: ignore[arg-type]
 
 
@@ -295,6 +295,7 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
         parts.append(g)
         rows.append(r)
     got.clear()
+    del g  # the last file's table, else kept alive past the release below
     lengths = np.array([p.table.num_rows for p in parts], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     origin = Origin(starts, list(names), [p.header_line for p in parts], np.concatenate(rows),

@@ -61,8 +61,8 @@ def _fmt(x: float) -> str:
 def _volume_information(p: Panel) -> tuple[Panel, np.ndarray]:
     """(panel with NaN volume for tickers without volume information, bool [tickers] of those tickers)."""
     v = p.volume
-    nt = len(p.tickers)
-    informative = np.bincount(p.ticker, weights=~((v == 0) | np.isnan(v)), minlength=nt) > 0
+    informative = np.zeros(len(p.tickers), dtype=bool)
+    informative[p.ticker[np.abs(v) > 0]] = True  # NaN > 0 is False; negative volumes are rejected later
     if informative.all():
         return p, ~informative
     unknown = ~informative[p.ticker]

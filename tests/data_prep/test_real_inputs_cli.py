@@ -37,7 +37,7 @@ class Run:
     needles: tuple[str, ...] = ()  # rejected: all in the one-line message (case-insensitive)
     same_as: str | None = None  # accepted: must give this run's dataset
     stdout: tuple[str, ...] = ()  # accepted: in the printed summary
-    check: Callable[[dict, dict], None] | None = field(default=None, compare=False)  # (report, meta)
+    check: Callable[[dict, dict, Path], None] | None = field(default=None, compare=False)  # (report, meta, dataset)
 
 
 def _long(df: pd.DataFrame, name: str = "prices.csv", **kw) -> Callable[[Path], Path]:
@@ -156,30 +156,34 @@ def _reversed_with_duplicates(root: Path) -> None:
     (root / first_ticker_file).write_text("\n".join([lines[0], *lines[1:][::-1], *lines[10:12]]) + "\n")
 
 
-def _skipped(names: set[str]) -> Callable[[dict, dict], None]:
-    def check(report: dict, meta: dict) -> None:
+def _skipped(names: set[str]) -> Callable[[dict, dict, Path], None]:
+    def check(report: dict, meta: dict, path: Path) -> None:
         reasons = {s["ticker"]: s["reason"] for s in report["skipped"]}
         assert set(reasons) == names and report["tickers_in_input"] == report["n_tickers"] + len(names)
         assert "fewer than" in reasons["SHORT"] and "halt" in reasons["HALTED"]
     return check
 
 
-def _no_volume(report: dict, meta: dict) -> None:
+def _no_volume(report: dict, meta: dict, path: Path) -> None:
     assert report["no_volume"] == list(CODES) and report["n_tickers"] == 3
+    features = np.load(path / "features.npy")
+    for name in ("log_volume_change", "volume_ratio_20"):  # neutral: 0 after scaling, on every row
+        assert not features[:, meta["feature_names"].index(name)].any(), name
+    assert np.abs(features).sum() > 0  # the other features are there
 
 
-def _resampled(report: dict, meta: dict) -> None:
+def _resampled(report: dict, meta: dict, path: Path) -> None:
     (r,) = [r for r in report["repairs"] if r["ticker"] == CODES[0]]
     assert r["action"] == "resampled_daily" and r["bars"] == 900 and r["days"] == 300
 
 
-def _uniform_ties(report: dict, meta: dict) -> None:
+def _uniform_ties(report: dict, meta: dict, path: Path) -> None:
     assert report["target_method"] == "ecdf"
     assert report["splits"]["train"]["target_ks_stat"] <= 0.02, report["splits"]["train"]
 
 
-def _named(ticker: str) -> Callable[[dict, dict], None]:
-    def check(report: dict, meta: dict) -> None:
+def _named(ticker: str) -> Callable[[dict, dict, Path], None]:
+    def check(report: dict, meta: dict, path: Path) -> None:
         assert meta["tickers"] == [ticker]
     return check
 
@@ -315,7 +319,7 @@ def test_prep_cli(run, results):
     meta = json.loads((path / "meta.json").read_text())
     assert report["tickers_in_input"] == report["n_tickers"] + len(report["skipped"])
     if run.check is not None:
-        run.check(report, meta)
+        run.check(report, meta, path)
     if run.same_as is not None:
         other = _dataset(results[run.same_as][1])
         assert meta["tickers"] == json.loads((other / "meta.json").read_text())["tickers"]

@@ -115,11 +115,12 @@ def _read_csv(path: Path, name: str, decimal: str | None, threads: bool) -> Part
 
 def _read_parquet(path: Path, name: str, threads: bool) -> Part:
     try:
-        columns = [str(c) for c in pq.read_schema(path).names]
+        f = pq.ParquetFile(path)
+        columns = [str(c) for c in f.schema_arrow.names]
         cols = map_columns(columns, name)
         _check_required(cols, columns, name)
-        ticker = [columns[cols["ticker"]]] if "ticker" in cols else None  # names as a dictionary, not text
-        f = pq.ParquetFile(path, read_dictionary=ticker)
+        if "ticker" in cols:  # a long file: its ticker names as a dictionary, not millions of strings
+            f = pq.ParquetFile(path, read_dictionary=[columns[cols["ticker"]]])
         table = f.read(columns=[columns[p] for p in cols.values()], use_threads=threads)
     except InputError:
         raise

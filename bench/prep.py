@@ -29,6 +29,7 @@ the child's peak RSS (``os.wait4``) and the load average around each run.
     python bench/prep.py --files --seed 7      # files: 2,367 x 4,200 (~8.2M rows), 3 runs each
     python bench/prep.py --files --quick       # files: 300 x 1,500, 1 run each
     python bench/prep.py --files --keep /tmp/market   # write the files once, reuse them next time
+    python bench/prep.py --files --baseline-root /tmp/before --baseline-runs 1   # + an older checkout
 """
 from __future__ import annotations
 
@@ -232,14 +233,17 @@ def write_files(root: Path, tickers: int, days: int, seed: int) -> dict[str, str
     return {k: str(v) for k, v in sources.items()}
 
 
-def run_cli(source: str, cache: Path, timeout: int) -> dict:
-    """`stocktune prep --data SOURCE` in a fresh process with an empty cache: wall, stages, peak RSS."""
+def run_cli(source: str, cache: Path, timeout: int, root: str | None = None) -> dict:
+    """`stocktune prep --data SOURCE` in a fresh process with an empty cache: wall, stages, peak RSS.
+
+    ``root``: another checkout whose code runs instead of this one (--baseline-root)."""
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = Path(root) if root else ROOT
+    env = {**os.environ, "PYTHONPATH": str(code)}
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "cli", "prep", "--data", source, "--cache", str(cache), "--quiet"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the max over all children
     wall = time.perf_counter() - t
     err = proc.stderr.read().decode()
@@ -264,12 +268,17 @@ def files_main(args: argparse.Namespace) -> None:
     try:
         sources = {"generated (synthetic:)": f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}",
                    **write_files(root, args.tickers, args.days, args.seed)}
-        results: dict[str, list[dict]] = {k: [] for k in sources}
-        for i in range(args.runs):  # interleaved, so that drifting machine speed hits every source alike
-            for name, src in sources.items():
-                results[name].append(run_cli(src, work / "cache", args.timeout))
+        plan = [(name, src, None) for name, src in sources.items()]
+        if args.baseline_root:  # the same files through another checkout's code (e.g. before this work)
+            plan += [(f"{name} [baseline]", src, args.baseline_root) for name, src in sources.items()]
+        results: dict[str, list[dict]] = {name: [] for name, _, _ in plan}
+        for i in range(max(args.runs, args.baseline_runs if args.baseline_root else 0)):
+            for name, src, code in plan:  # interleaved, so that drifting machine speed hits every source alike
+                if i >= (args.baseline_runs if code else args.runs):
+                    continue
+                results[name].append(run_cli(src, work / "cache", args.timeout, code))
                 r = results[name][-1]
-                print(f"  run {i + 1} {name:<22} wall {r['wall']:6.2f} s  parse {r['load']:5.2f} s  "
+                print(f"  run {i + 1} {name:<34} wall {r['wall']:6.2f} s  parse {r['load']:5.2f} s  "
                       f"peak RSS {r['rss_mb']:6,.0f} MB  load avg {r['load_avg'][0]:.2f} -> {r['load_avg'][1]:.2f}",
                       flush=True)
         rows = results[next(iter(results))][0]["rows"]
@@ -278,10 +287,10 @@ def files_main(args: argparse.Namespace) -> None:
             return ", ".join(f"{r['wall']:.2f}" for r in rs)
 
         print(f"\n`stocktune prep --data SOURCE`, cold cache, {rows:,} rows, medians of {args.runs} "
-              f"(all runs' wall in brackets)")
-        print(f"{'source':<24} {'wall s':>7} {'hash s':>7} {'parse s':>8} {'rest s':>7} {'peak RSS MB':>12}")
+              f"(all runs' wall in brackets){'; [baseline]: ' + args.baseline_root if args.baseline_root else ''}")
+        print(f"{'source':<36} {'wall s':>7} {'hash s':>7} {'parse s':>8} {'rest s':>7} {'peak RSS MB':>12}")
         for name, rs in results.items():
-            print(f"{name:<24} {med([r['wall'] for r in rs]):7.2f} {med([r['key'] for r in rs]):7.2f} "
+            print(f"{name:<36} {med([r['wall'] for r in rs]):7.2f} {med([r['key'] for r in rs]):7.2f} "
                   f"{med([r['load'] for r in rs]):8.2f} {med([r['rest'] for r in rs]):7.2f} "
                   f"{med([r['rss_mb'] for r in rs]):12,.0f}   [{walls(rs)}]")
         loads = [x for rs in results.values() for r in rs for x in r["load_avg"]]

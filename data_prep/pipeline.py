@@ -125,7 +125,6 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         plan = _plan(panel, cfg, where)
         prog.stage("split", t)
 
-    warm_up_plots()  # the report's matplotlib import runs beside the features
     t = time.perf_counter()
     # computed straight into the final file (a memory map in the temp dir that cache.build_once
     # renames into place): no separate in-memory copy, no second write
@@ -302,6 +301,9 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     raw = load_source(source, content_key=source_key, decimal=cfg.decimal)
     prog.stage("load", t)
 
+    # the report's matplotlib import on another thread, while validation's large numpy operations
+    # (which release the GIL) keep one core busy and leave the other free
+    warm_up_plots()
     t = time.perf_counter()
     events = events_for(cfg, raw)
     tickers_in_input = len(raw.panel.tickers)

@@ -73,10 +73,10 @@ def split_stats(target: np.ndarray, ret: np.ndarray, dates: np.ndarray, ticker: 
 
 
 def warm_up_plots() -> threading.Thread:
-    """Import matplotlib and draw a tiny PNG on a background thread, to overlap with the features.
+    """Import matplotlib and draw a tiny PNG on a background thread (``prepare`` starts it before validation).
 
-    The import and the first figure (backend, fonts) cost ~0.4 s of pure Python; the feature blocks
-    leave CPU time for it (their threads wait on memory), and ``_plots`` later finds it all loaded.
+    The import and the first figure (backend, fonts) cost ~0.5 s of pure Python that ``_plots``
+    would otherwise pay at the end; validation leaves a core free for it.
     """
     def warm() -> None:
         from matplotlib.figure import Figure

@@ -14,13 +14,15 @@ window (see ``windows.py``).
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
+from common.env import get as get_env
+
 from .panel import Panel
-from .threads import prep_threads
 from .windows import row_starts
 
 __all__ = ["FEATURE_NAMES", "WARMUP", "compute_features"]
@@ -288,7 +290,7 @@ def compute_features(panel: Panel, progress: Callable[[int, int], None] | None =
 
     # numpy releases the GIL inside its loops, so blocks (disjoint rows of out) run on all cores;
     # each block's result is the same whichever thread computes it
-    workers = min(prep_threads(), len(blocks))
+    workers = min(_threads(), len(blocks))
     if workers <= 1:
         done = map(run, blocks)
     else:
@@ -302,6 +304,16 @@ def compute_features(panel: Panel, progress: Callable[[int, int], None] | None =
         if workers > 1:
             pool.shutdown(cancel_futures=True)
     return out
+
+
+def _threads() -> int:
+    """Worker threads for the feature blocks: the cores this process may use (STOCKTUNE_PREP_THREADS caps it)."""
+    env = get_env("STOCKTUNE_PREP_THREADS") or ""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, int(env))) if env.isdigit() and int(env) > 0 else max(1, n)
 
 
 def _features_of_block(cols: tuple[np.ndarray, ...], starts: np.ndarray, lengths: np.ndarray,

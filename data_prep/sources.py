@@ -29,7 +29,7 @@ from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, row_text
 from .readers import SUPPORTED_EXTENSIONS, Part, panel_from_parts, read_csv_precise, read_files
 from .synthetic import GENERATOR_VERSION, generate
-from .threads import prep_threads
+from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 
 __all__ = ["RawInput", "load_source", "source_key", "load_events", "describe_row", "COLUMN_ALIASES",
            "SUPPORTED_EXTENSIONS", "parse_synthetic_spec"]

@@ -16,9 +16,20 @@ are printed. Side by side, in the same run and on the same machine:
 
 The feature blocks run on all cores the process may use; STOCKTUNE_PREP_THREADS=1 forces one.
 
+``--files`` measures the path users take instead: the same market written once as files (a
+directory of per-ticker CSVs, one long Parquet file, a directory of per-ticker Parquet files), each
+prepared by `stocktune prep --data SOURCE` in a fresh process with a cold (empty) dataset cache,
+next to `stocktune prep --data synthetic:...` (the generated market) in the same run. It prints
+wall time, the parse time (report.json's ``load`` stage; ``key`` is the hashing of the files),
+the child's peak RSS (``os.wait4``) and the load average around each run.
+
     python bench/prep.py                       # full scale, 3 runs each
     python bench/prep.py --tickers 200 --days 1500 --runs 1   # quick
     python bench/prep.py --baseline-root /path/to/old/checkout   # before/after, same run
+    python bench/prep.py --files --seed 7      # files: 2,367 x 4,200 (~8.2M rows), 3 runs each
+    python bench/prep.py --files --quick       # files: 300 x 1,500, 1 run each
+    python bench/prep.py --files --keep /tmp/market   # write the files once, reuse them next time
+    python bench/prep.py --files --baseline-root /tmp/before --baseline-runs 1   # + an older checkout
 """
 from __future__ import annotations
 
@@ -100,7 +111,7 @@ def pandas_features(panel) -> np.ndarray:
 
 def child(args: argparse.Namespace) -> dict:
     from data_prep import PrepConfig, PreparedDataset, prepare
-    from data_prep.pipeline import _load_steps, min_rows
+    from data_prep.pipeline import min_rows
 
     source = f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}"
     cfg = PrepConfig()
@@ -129,7 +140,7 @@ def child(args: argparse.Namespace) -> dict:
         return {"load_s": load_s, "batch_s": batch_s, "batch_shape": list(batch.shape), "hit_s": hit_s,
                 "peak_rss_mb": rss_mb()}
     # features alone: same input panel for both implementations
-    load_source, load_events, validate, adjust = _load_steps()
+    from data_prep import adjust, load_source, validate
     raw = load_source(source)
     panel, _ = adjust(validate(raw, min_rows(cfg)).panel, raw.events, cfg.adjust)
     del raw
@@ -193,6 +204,101 @@ def print_prep(title: str, preps: list[dict], rows: int) -> None:
           f"{', '.join(f'{x:.2f}' for x in no_gen)}  (without generating the synthetic market)")
 
 
+def write_files(root: Path, tickers: int, days: int, seed: int) -> dict[str, str]:
+    """The market as a CSV directory, one long Parquet file and a Parquet directory (written once)."""
+    import pandas as pd
+
+    from data_prep.synthetic import generate, write_market
+
+    spec = f"tickers={tickers},days={days},seed={seed}"
+    sources = {"csv directory": root / "csv", "long parquet": root / "prices.parquet",
+               "parquet directory": root / "parquet"}
+    marker = root / "market.txt"
+    if marker.is_file() and marker.read_text() == spec:
+        print(f"files: reusing {root} ({spec})")
+        return {k: str(v) for k, v in sources.items()}
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    t = time.perf_counter()
+    write_market(root / "csv", tickers, days, seed, fmt="csv")
+    write_market(root / "parquet", tickers, days, seed, fmt="parquet")
+    panel, _ = generate(tickers, days, seed)
+    pd.DataFrame({"Ticker": np.array(panel.tickers)[panel.ticker], "Date": panel.date, "Open": panel.open,
+                  "High": panel.high, "Low": panel.low, "Close": panel.close,
+                  "Volume": panel.volume.astype(np.int64)}).to_parquet(root / "prices.parquet", index=False)
+    marker.write_text(spec)
+    size = sum(f.stat().st_size for f in (root / "csv").iterdir()) / 2**20
+    print(f"files: wrote {root} in {time.perf_counter() - t:.0f} s ({spec}: {len(panel):,} rows; "
+          f"{size:,.0f} MB of CSV in {tickers:,} files)")
+    return {k: str(v) for k, v in sources.items()}
+
+
+def run_cli(source: str, cache: Path, timeout: int, root: str | None = None) -> dict:
+    """`stocktune prep --data SOURCE` in a fresh process with an empty cache: wall, stages, peak RSS.
+
+    ``root``: another checkout whose code runs instead of this one (--baseline-root)."""
+    shutil.rmtree(cache, ignore_errors=True)
+    code = Path(root) if root else ROOT
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    load0 = os.getloadavg()[0]
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "prep", "--data", source, "--cache", str(cache), "--quiet"],
+                            cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the max over all children
+    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"stocktune prep --data {source} failed:\n{err[-3000:]}")
+    report = json.loads(next(cache.glob("*/report.json")).read_text())
+    shutil.rmtree(cache, ignore_errors=True)
+    return {"wall": wall, "key": report["timings_s"]["key"], "load": report["timings_s"]["load"],
+            "rest": sum(v for k, v in report["timings_s"].items() if k not in ("key", "load")),
+            "rss_mb": usage.ru_maxrss / 1024, "rows": report["n_rows"], "load_avg": (load0, os.getloadavg()[0])}
+
+
+def files_main(args: argparse.Namespace) -> None:
+    if args.quick:
+        args.tickers, args.days, args.runs = 300, 1500, 1
+    threads = os.environ.setdefault("STOCKTUNE_PREP_THREADS", str(len(os.sched_getaffinity(0))))
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, STOCKTUNE_PREP_THREADS={threads}; "
+          f"load average {os.getloadavg()[0]:.2f} at start; python {platform.python_version()}")
+    work = Path(tempfile.mkdtemp(prefix="bench-prep-files-"))
+    root = Path(args.keep) if args.keep else work / "market"
+    try:
+        sources = {"generated (synthetic:)": f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}",
+                   **write_files(root, args.tickers, args.days, args.seed)}
+        plan = [(name, src, None) for name, src in sources.items()]
+        if args.baseline_root:  # the same files through another checkout's code (e.g. before this work)
+            plan += [(f"{name} [baseline]", src, args.baseline_root) for name, src in sources.items()]
+        results: dict[str, list[dict]] = {name: [] for name, _, _ in plan}
+        for i in range(max(args.runs, args.baseline_runs if args.baseline_root else 0)):
+            for name, src, code in plan:  # interleaved, so that drifting machine speed hits every source alike
+                if i >= (args.baseline_runs if code else args.runs):
+                    continue
+                results[name].append(run_cli(src, work / "cache", args.timeout, code))
+                r = results[name][-1]
+                print(f"  run {i + 1} {name:<34} wall {r['wall']:6.2f} s  parse {r['load']:5.2f} s  "
+                      f"peak RSS {r['rss_mb']:6,.0f} MB  load avg {r['load_avg'][0]:.2f} -> {r['load_avg'][1]:.2f}",
+                      flush=True)
+        rows = results[next(iter(results))][0]["rows"]
+
+        def walls(rs: list[dict]) -> str:
+            return ", ".join(f"{r['wall']:.2f}" for r in rs)
+
+        print(f"\n`stocktune prep --data SOURCE`, cold cache, {rows:,} rows, medians of {args.runs} "
+              f"(all runs' wall in brackets){'; [baseline]: ' + args.baseline_root if args.baseline_root else ''}")
+        print(f"{'source':<36} {'wall s':>7} {'hash s':>7} {'parse s':>8} {'rest s':>7} {'peak RSS MB':>12}")
+        for name, rs in results.items():
+            print(f"{name:<36} {med([r['wall'] for r in rs]):7.2f} {med([r['key'] for r in rs]):7.2f} "
+                  f"{med([r['load'] for r in rs]):8.2f} {med([r['rest'] for r in rs]):7.2f} "
+                  f"{med([r['rss_mb'] for r in rs]):12,.0f}   [{walls(rs)}]")
+        loads = [x for rs in results.values() for r in rs for x in r["load_avg"]]
+        print(f"load average during the runs: {min(loads):.2f} .. {max(loads):.2f} (2 cores shared: expect drift)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickers", type=int, default=2367)
@@ -202,12 +308,18 @@ def main() -> None:
     ap.add_argument("--baseline-runs", type=int, default=3)
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--baseline-root", help="another checkout of the repo whose prepare() runs side by side")
+    ap.add_argument("--files", action="store_true", help="prep the market from files through `stocktune prep`")
+    ap.add_argument("--quick", action="store_true", help="with --files: 300 tickers x 1,500 days, 1 run")
+    ap.add_argument("--keep", metavar="DIR", help="with --files: write the files here once and reuse them")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args)))
+        return
+    if args.files:
+        files_main(args)
         return
 
     from common.env import get as get_env

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from types import ModuleType
 
@@ -67,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     env.warn_unknown(argv)
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # the reader went away (`stocktune prep ... | head`): the Python docs' recipe, so that the
+        # interpreter's own flush at exit does not print a second traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except InputError as e:
         if args.debug:
             raise

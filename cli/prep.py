@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from common.env import cache_root
@@ -28,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="copy the report (md, json, PNGs) into this directory")
     parser.add_argument("--cache", metavar="DIR", help="cache root (default: $STOCKTUNE_CACHE or runs/cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--decimal", choices=(",", "."),
+                        help="decimal mark of numbers written as text (overrides [data] decimal; default: read it from "
+                             "each column, and stop if a column could be either)")
+    parser.add_argument("--resample", choices=("daily",),
+                        help="aggregate intraday bars to daily bars (overrides [data] resample)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from model.run_file import data_spec_of
 
     spec = data_spec_of(args.config, args.data)
+    flags = {k: v for k, v in (("decimal", args.decimal), ("resample", args.resample)) if v is not None}
+    if flags:
+        spec = replace(spec, prep=replace(spec.prep, **flags))  # CLI > file > default
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"--out must be a directory, but {out} is a file.")

@@ -137,7 +137,7 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
         return empty
     starts = panel.starts
     lc, lo_ = np.log(panel.close), np.log(panel.open)
-    trading = panel.volume > 0
+    trading = ~(panel.volume <= 0)  # NaN: a ticker without volume information trades every day
     same = np.zeros(n, dtype=bool)
     same[1:] = panel.ticker[1:] == panel.ticker[:-1]
     x_close = np.zeros(n)
@@ -172,7 +172,7 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
     old = np.where(np.isnan(before), lc[cand - 1], before) - lc[cand - 1]  # log(earlier close / last close)
     keeps_scale &= np.abs(old) < np.abs(old + lr)
     # volume: after/before ratio in log; a split makes it about log r (or 0 if volume is pre-adjusted)
-    vol = np.log(np.where(trading, panel.volume, 1.0))
+    vol = np.log(np.where(trading, panel.volume, 1.0))  # NaN without volume information: no volume evidence
     v_after = _window_median(vol, trading, cand, lo, hi, np.arange(0, _VOLUME_DAYS))
     v_before = _window_median(vol, trading, cand, lo, hi, np.arange(-_VOLUME_DAYS, 0))
     dv = v_after - v_before

@@ -32,6 +32,8 @@ class PrepConfig:
     max_halt_days: int = 5  # a run of zero-volume days longer than this breaks a ticker's windows
     adjust: str = "auto"  # auto: use adj_close/factor/events when given, else detect splits; none: off
     events: str | None = None  # CSV of (ticker, date, ratio) corporate events
+    decimal: str | None = None  # decimal mark of numbers written as text: "," or "."; None: read from each column
+    resample: str | None = None  # "daily": aggregate intraday bars (several rows per ticker and date) to daily bars
 
     def __post_init__(self) -> None:
         check(self.look_back >= 1, f"look_back must be a positive integer, but got look_back={self.look_back}.")
@@ -66,6 +68,10 @@ class PrepConfig:
         check(self.embargo >= 0, f"embargo must be >= 0, but got embargo={self.embargo}.")
         check(self.max_halt_days >= 0, f"max_halt_days must be >= 0, but got max_halt_days={self.max_halt_days}.")
         check(self.adjust in ("auto", "none"), f"adjust must be 'auto' or 'none', but got adjust={self.adjust!r}.")
+        check(self.decimal in (None, ",", "."),
+              f'decimal must be "," or ".", but got decimal={self.decimal!r}.')
+        check(self.resample in (None, "daily"),
+              f'resample must be "daily" (or left out for daily input), but got resample={self.resample!r}.')
 
     @property
     def gap_days(self) -> int:

@@ -36,8 +36,8 @@ def featurize_for_inference(source: str, meta: dict[str, Any]) -> PreparedDatase
     the trained model's dataset meta, with this call's source, tickers and row count.
     """
     cfg = PrepConfig.from_mapping(meta.get("prep", {}), "dataset_meta.json, prep")
-    raw = load_source(source)
-    checked = validate(raw, WARMUP + cfg.look_back)
+    raw = load_source(source, decimal=cfg.decimal)
+    checked = validate(raw, WARMUP + cfg.look_back, cfg.resample)
     panel, _ = adjust(checked.panel, events_for(cfg, raw), cfg.adjust)
     feats = compute_features(panel)
     apply_scaler(feats, meta["scaler"], out=feats)

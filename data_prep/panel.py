@@ -27,6 +27,7 @@ class Panel:
     file_id: np.ndarray | None = None  # int32 [n], index into files
     row: np.ndarray | None = None  # int64 [n]
     files: list[str] = field(default_factory=list)
+    header_lines: list[int] = field(default_factory=list)  # per file: a CSV's header line (0: not a CSV); [] = all 1
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. adj_close / adj_factor columns when given
 
     def __len__(self) -> int:

@@ -27,7 +27,7 @@ from .dataset import SPLITS, PreparedDataset, SplitArrays
 from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
-from .report import per_ticker_volatility, split_stats, write_report
+from .report import per_ticker_volatility, split_stats, warm_up_plots, write_report
 from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
 from .sources import RawInput, load_events, load_source
@@ -118,7 +118,8 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
                   progress: Progress | None = None, plan: SplitPlan | None = None) -> dict[str, Any]:
     """Write a complete dataset for a validated, adjusted panel into directory ``out``; returns the report.
 
-    ``info`` carries source, cache_key, repairs, skipped and adjustments for meta/report.
+    ``info`` carries source, cache_key, repairs, skipped, adjustments, no_volume and tickers_in_input
+    for meta/report; tickers left without any window are added to the skipped list with the reason.
     """
     prog = progress or Progress(False)
     where = info.get("where", "[data]")
@@ -168,6 +169,9 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         good = np.isfinite(p)
         splits[s] = SplitArrays(e[good], p[good].astype(np.float32), r[good].astype(np.float32))
     del sig, prob, ret, all_ends
+    skipped = list(info.get("skipped", [])) + _without_windows(panel, cfg, plan, splits)
+    n_in = int(np.count_nonzero(np.bincount(np.concatenate([panel.ticker[splits[s].end_idx] for s in SPLITS]),
+                                            minlength=len(panel.tickers))))
     prog.stage("target", t)
 
     t = time.perf_counter()
@@ -208,7 +212,8 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         "source": meta["source"],
         "cache_key": meta["cache_key"],
         "n_rows": len(panel),
-        "n_tickers": len(panel.tickers),
+        "n_tickers": n_in,  # tickers with at least one window
+        "tickers_in_input": int(info.get("tickers_in_input", len(panel.tickers))),
         "date_range": [str(panel.date.min()), str(panel.date.max())] if len(panel) else ["", ""],
         "features": list(FEATURE_NAMES),
         "look_back": cfg.look_back,
@@ -218,7 +223,8 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         "splits": split_info,
         "adjustments": info.get("adjustments", []),
         "repairs": info.get("repairs", []),
-        "skipped": info.get("skipped", []),
+        "skipped": skipped,
+        "no_volume": info.get("no_volume", []),
         "prep": cfg.to_mapping(),
     }
     write_report(out, report, {s: splits[s].target for s in SPLITS}, vols)
@@ -230,6 +236,32 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
     # meta.json last: its presence marks the directory complete
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     return report
+
+
+def _without_windows(panel: Panel, cfg: PrepConfig, plan: SplitPlan, splits: dict[str, SplitArrays]) -> list[dict]:
+    """Tickers that passed validation but have no window in any split, each with the reason (for 'skipped')."""
+    nt = len(panel.tickers)
+    final = np.bincount(np.concatenate([panel.ticker[splits[s].end_idx] for s in SPLITS]), minlength=nt)
+    if final.all():
+        return []
+    planned = np.bincount(np.concatenate([panel.ticker[plan.ends[s]] for s in SPLITS]), minlength=nt)
+    candidates = np.bincount(panel.ticker[window_ends(panel, cfg.look_back, cfg.look_ahead, WARMUP,
+                                                      cfg.max_halt_days)], minlength=nt)
+    starts = row_starts(panel)
+    out = []
+    for k in np.flatnonzero(final == 0):
+        a, b = int(starts[k]), int(starts[k + 1])
+        if planned[k]:
+            reason = "no window has a defined target (a non-finite return or volatility at every window end)"
+        elif candidates[k]:
+            reason = (f"its windows all cross a split boundary or a {plan.gap_days}-day purge gap (it trades "
+                      f"{panel.date[a]} .. {panel.date[b - 1]}; the splits are "
+                      + ", ".join(f"{s} {plan.periods[s][0]} .. {plan.periods[s][1]}" for s in SPLITS) + ")")
+        else:
+            reason = (f"every window touches a halt of more than max_halt_days={cfg.max_halt_days} zero-volume "
+                      f"days")
+        out.append({"ticker": panel.tickers[k], "rows": b - a, "reason": reason})
+    return out
 
 
 def _plan(panel: Panel, cfg: PrepConfig, where: str = "[data]") -> SplitPlan:
@@ -270,19 +302,23 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
-    raw = load_source(source, content_key=source_key)
+    raw = load_source(source, content_key=source_key, decimal=cfg.decimal)
     prog.stage("load", t)
 
+    # the report's matplotlib import on another thread, while validation's large numpy operations
+    # (which release the GIL) keep one core busy and leave the other free
+    warm_up_plots()
     t = time.perf_counter()
     events = events_for(cfg, raw)
-    checked = validate(raw, min_rows(cfg))
+    tickers_in_input = len(raw.panel.tickers)
+    checked = validate(raw, min_rows(cfg), cfg.resample)
     del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
-    repairs, skipped = checked.repairs, checked.skipped
+    repairs, skipped, no_volume = checked.repairs, checked.skipped, checked.no_volume
     panel, adjustments = adjust(checked.panel, events, cfg.adjust)
     del checked
     prog.stage("validate", t)
     info = {"source": source, "cache_key": key, "repairs": repairs, "skipped": skipped,
-            "adjustments": adjustments}
+            "adjustments": adjustments, "no_volume": no_volume, "tickers_in_input": tickers_in_input}
     # the split (which checks there are enough days for every split) runs before the lock / temp dir
     t = time.perf_counter()
     plan = _plan(panel, cfg)

@@ -3,12 +3,16 @@
 Written next to the dataset as report.json (machine-readable; the tuner attaches it to studies),
 report.md (for people) and three PNGs with one panel per split: target_hist.png, target_qq.png
 (against Uniform(0, 1)) and volatility_hist.png (per-ticker volatility, because the original
-problem was volatile tickers piling up in the validation period). Matplotlib is imported lazily
-with the Agg backend so that importing data_prep stays cheap and works headless.
+problem was volatile tickers piling up in the validation period). Matplotlib is imported lazily,
+and only its object-oriented ``Figure`` (no pyplot, no GUI backend, fixed margins instead of
+``tight_layout``): importing data_prep stays cheap and works headless, and the plots take a third of
+the time they took through pyplot.
 """
 from __future__ import annotations
 
+import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from .dataset import SPLITS
 from .stats import ks_uniform, subsample
 
 __all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "render_markdown",
-           "summary_text", "copy_report"]
+           "summary_text", "copy_report", "warm_up_plots"]
 
 PLOTS = ("target_hist.png", "target_qq.png", "volatility_hist.png")
 REPORT_FILES = ("report.md", "report.json", *PLOTS)
@@ -68,27 +72,47 @@ def split_stats(target: np.ndarray, ret: np.ndarray, dates: np.ndarray, ticker: 
     }
 
 
+def warm_up_plots() -> threading.Thread:
+    """Import matplotlib and draw a tiny PNG on a background thread (``prepare`` starts it before validation).
+
+    The import and the first figure (backend, fonts) cost ~0.5 s of pure Python that ``_plots``
+    would otherwise pay at the end; validation leaves a core free for it.
+    """
+    def warm() -> None:
+        from matplotlib.figure import Figure
+
+        Figure(figsize=(1, 1)).savefig(io.BytesIO(), format="png", dpi=10)
+
+    t = threading.Thread(target=warm, name="warm-plots", daemon=True)
+    t.start()
+    return t
+
+
+def _figure(n: int, height: float, **kw: Any):
+    """A Figure with one panel per split and fixed margins (tight_layout measured every label: ~0.2 s a figure)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * n, height))
+    axes = fig.subplots(1, n, squeeze=False, **kw)[0]
+    fig.subplots_adjust(left=0.06 if n > 1 else 0.15, right=0.98, bottom=0.5 / height, top=1 - 0.35 / height,
+                        wspace=0.3)
+    return fig, axes
+
+
 def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarray]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [s for s in SPLITS if s in targets]
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
-    for ax, s in zip(axes[0], names):
+    fig, axes = _figure(len(names), 3)
+    for ax, s in zip(axes, names):
         counts, edges = np.histogram(subsample(targets[s], _PLOT_SAMPLE), bins=50, range=(0, 1), density=True)
         ax.stairs(counts, edges, fill=True, alpha=0.7)
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_title(f"{s}: target (n={len(targets[s]):,})")
         ax.set_xlabel("rise probability")
-    fig.tight_layout()
     fig.savefig(path / "target_hist.png", dpi=80)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), squeeze=False)
+    fig, axes = _figure(len(names), 3.6)
     q = (np.arange(200) + 0.5) / 200
-    for ax, s in zip(axes[0], names):
+    for ax, s in zip(axes, names):
         t = targets[s]
         emp = np.quantile(subsample(t, _PLOT_SAMPLE), q) if len(t) else np.full_like(q, np.nan)
         ax.plot(q, emp, ".", ms=3)
@@ -96,20 +120,16 @@ def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarra
         ax.set_title(f"{s}: QQ vs Uniform(0,1)")
         ax.set_xlabel("uniform quantile")
         ax.set_ylabel("target quantile")
-    fig.tight_layout()
     fig.savefig(path / "target_qq.png", dpi=80)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False, sharex=True)
+    fig, axes = _figure(len(names), 3, sharex=True)
     allv = np.concatenate([vols[s] for s in names if vols.get(s) is not None and len(vols[s])] or [np.zeros(1)])
     hi = float(np.quantile(allv, 0.99)) if allv.size else 1.0
-    for ax, s in zip(axes[0], names):
+    for ax, s in zip(axes, names):
         ax.hist(np.clip(vols.get(s, np.zeros(0)), 0, hi), bins=40, range=(0, max(hi, 1e-6)))
         ax.set_title(f"{s}: per-ticker volatility")
         ax.set_xlabel("annualized volatility")
-    fig.tight_layout()
     fig.savefig(path / "volatility_hist.png", dpi=80)
-    plt.close(fig)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -117,7 +137,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Prep report", "",
         f"- source: `{report['source']}`",
-        f"- rows: {report['n_rows']:,}, tickers: {report['n_tickers']:,}, features: {len(report['features'])}",
+        f"- rows: {report['n_rows']:,}, features: {len(report['features'])}",
+        f"- {_tickers_line(report)}",
         f"- look_back: {report['look_back']}, look_ahead: {report['look_ahead']}, target: {report['target_method']}",
         f"- purge gap between splits: {report['purge_gap_days']} trading days (no day is shared by two splits)",
         f"- cache key: `{report['cache_key']}`", "",
@@ -134,7 +155,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{sp.get('volatility_median', float('nan')):.3f} |"
         )
     lines += ["", "The test period is reserved for the final evaluation; tuning optimizes on val.", ""]
-    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"), ("adjustments", "Adjustments")):
+    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"),
+                       ("no_volume", "No volume information (volume features neutral, no halts inferred)"),
+                       ("adjustments", "Adjustments")):
         items = report.get(key) or []
         lines.append(f"## {title} ({len(items)})")
         lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
@@ -155,20 +178,52 @@ def write_report(path: Path, report: dict[str, Any], targets: dict[str, np.ndarr
     _plots(path, targets, vols)
 
 
+def _tickers_line(report: dict[str, Any]) -> str:
+    skipped = len(report.get("skipped") or [])
+    line = f"tickers: {report['n_tickers']:,} in the dataset, {skipped:,} skipped"
+    return line + (" (see report.md)" if skipped else "")
+
+
+def _repairs_line(repairs: list[dict]) -> str:
+    """'repairs: 12 rows sorted into date order (2 tickers), 3 exact duplicate rows dropped (1 ticker)'."""
+    def n(items: list[dict], key: str) -> tuple[int, str]:
+        k = len(items)
+        return sum(int(it[key]) for it in items), f"{k} ticker{'s' if k != 1 else ''}"
+
+    parts = []
+    by = {a: [r for r in repairs if r.get("action") == a] for a in
+          ("sorted", "dropped_exact_duplicates", "resampled_daily")}
+    if by["sorted"]:
+        rows, who = n(by["sorted"], "rows_out_of_order")
+        parts.append(f"{rows:,} rows out of date order sorted ({who})")
+    if by["dropped_exact_duplicates"]:
+        rows, who = n(by["dropped_exact_duplicates"], "rows")
+        parts.append(f"{rows:,} exact duplicate rows dropped ({who})")
+    if by["resampled_daily"]:
+        bars, who = n(by["resampled_daily"], "bars")
+        days = sum(int(r["days"]) for r in by["resampled_daily"])
+        parts.append(f"{bars:,} intraday bars resampled to {days:,} daily bars ({who})")
+    return "repairs: " + "; ".join(parts) + " (see report.md)"
+
+
 def summary_text(report: dict[str, Any], path: Path, cached: bool) -> str:
-    """The few lines `stocktune prep` prints: where the dataset is, its size, and each split."""
+    """The lines `stocktune prep` prints: where the dataset is, its size, each split, what was repaired or left out."""
     lines = [
         f"dataset: {path} ({'cache hit' if cached else 'built'})",
-        f"source: {report['source']}  rows: {report['n_rows']:,}  tickers: {report['n_tickers']:,}  "
-        f"features: {len(report['features'])}  target: {report['target_method']}  "
-        f"purge gap: {report['purge_gap_days']} days",
+        f"source: {report['source']}  rows: {report['n_rows']:,}  features: {len(report['features'])}  "
+        f"target: {report['target_method']}  purge gap: {report['purge_gap_days']} days",
+        _tickers_line(report),
     ]
     for s in ("train", "val", "test"):
         sp = report["splits"][s]
         lines.append(f"  {s:5s} {sp['start']} .. {sp['end']}  windows {sp['n_windows']:>10,}  "
                      f"target KS {sp['target_ks_stat']:.4f} (p={sp['target_ks_p']:.3g})")
-    if report.get("skipped"):
-        lines.append(f"skipped tickers: {len(report['skipped'])} (see report.md)")
+    if report.get("repairs"):
+        lines.append(_repairs_line(report["repairs"]))
+    if report.get("no_volume"):
+        k = len(report["no_volume"])
+        lines.append(f"no volume information: {k:,} ticker{'s' if k != 1 else ''} (volume features neutral, "
+                     f"no halts inferred; see report.md)")
     if report.get("adjustments"):
         lines.append(f"adjustments: {len(report['adjustments'])} (see report.md)")
     return "\n".join(lines)

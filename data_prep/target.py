@@ -6,7 +6,11 @@ Three transforms map the return to [0, 1]:
   fitting (each date only sees its own cross-section), uniform by construction.
 - ``ecdf``: the empirical CDF of the volatility-normalized return ``r / sigma20`` fitted on TRAINING
   windows only and applied to every split by interpolation; for a few tickers, where a cross-section
-  is too small to rank.
+  is too small to rank. Ties (a price that did not move over ``look_ahead`` days, common at a coarse
+  tick size, gives r = 0 on many windows) are a point mass of the CDF; each tied value gets a uniform
+  draw between the CDF just below and at the tie (the randomized probability integral transform),
+  from a fixed hash of its (date, ticker), so the target is uniform and the same on every build. A
+  mid-rank would put the whole tie on one value and leave a KS distance of half the tie's share.
 - ``resample``: the original author's method: a monotone transform built from the training-set
   histogram of returns (``resample_bins`` bins) that flattens it, with values outside
   ``[resample_lower, resample_upper]`` CLIPPED rather than dropped.
@@ -126,6 +130,20 @@ def _cs_rank(date: np.ndarray, ret: np.ndarray, ticker: np.ndarray | None = None
     return out
 
 
+def _tie_draw(date: np.ndarray, ticker: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) per row, a fixed hash (splitmix64) of its (date, ticker): the same on every build."""
+    d = np.asarray(date)[rows].astype("datetime64[D]").astype(np.int64).astype(np.uint64)
+    t = (np.asarray(ticker)[rows].astype(np.uint64) if ticker is not None else rows.astype(np.uint64))
+    with np.errstate(over="ignore"):
+        x = d * np.uint64(0x9E3779B97F4A7C15) + t * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 def fit_target(method: str, ret: np.ndarray, sigma: np.ndarray, train_rows: np.ndarray, cfg: PrepConfig) -> dict[str, Any]:
     """Fit the transform on the TRAINING windows' rows only; returns JSON-able parameters."""
     params: dict[str, Any] = {"method": method}
@@ -164,7 +182,14 @@ def apply_target(params: dict[str, Any], ret: np.ndarray, sigma: np.ndarray, dat
         return _cs_rank(date, ret, ticker)
     if method == "ecdf":
         z = ret / np.maximum(sigma, 1e-8)
-        out = np.interp(z, np.asarray(params["knots"]), np.asarray(params["levels"]))
+        knots, levels = np.asarray(params["knots"]), np.asarray(params["levels"])
+        out = np.interp(z, knots, levels)
+        lo = np.searchsorted(knots, z, side="left")
+        hi = np.searchsorted(knots, z, side="right")
+        tie = np.flatnonzero(hi - lo >= 2)  # z equals several knots: a tie in the training returns
+        if tie.size:
+            u = _tie_draw(date, ticker, tie)
+            out[tie] = levels[lo[tie]] + u * (levels[hi[tie] - 1] - levels[lo[tie]])
         out[~np.isfinite(z)] = np.nan
         return out
     if method == "resample":

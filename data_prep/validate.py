@@ -4,7 +4,14 @@ Every check is one vectorized mask over the whole panel (10M rows in well under 
 offending row, in the user's file order, is reported with its file, line, field, value and what to
 do. Two things are repaired instead of rejected because they are unambiguous and common in exports:
 rows out of date order (sorted) and exact duplicate rows (dropped); both are listed in ``repairs``
-for the report. Tickers too short to form one window are skipped, not fatal, unless none is left.
+for the report. Intraday bars (several timestamps of one ticker on one day) are an error naming
+them, or aggregated to daily bars with ``resample = "daily"`` (also listed). Tickers too short to
+form one window are skipped, not fatal, unless none is left.
+
+Volume: a ticker whose volume is absent, or zero/empty on every row (indices, FX, many vendor
+files), has no volume information: its volume becomes NaN, which makes its volume features neutral
+(0 after scaling) and keeps windows.py from taking its zero-volume days for halts. A zero volume is a
+halt only for a ticker that trades (volume > 0) on other days.
 """
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from common.errors import InputError
+from .intraday import intraday_days, to_daily
 from .panel import Panel
 from .sources import RawInput, describe_row
 
@@ -25,8 +33,9 @@ _REL_TOL = 1e-6  # high/low vs open/close: allow float noise from exports, not r
 @dataclass(frozen=True)
 class Validated:
     panel: Panel  # sorted by (ticker, date), exact duplicates dropped, short tickers removed
-    repairs: list[dict] = field(default_factory=list)  # what was sorted / dropped, per ticker
-    skipped: list[dict] = field(default_factory=list)  # tickers with fewer than min_rows rows
+    repairs: list[dict] = field(default_factory=list)  # what was sorted / dropped / resampled, per ticker
+    skipped: list[dict] = field(default_factory=list)  # tickers with fewer than min_rows rows, with the reason
+    no_volume: list[str] = field(default_factory=list)  # kept tickers without volume information
 
 
 def _first(panel: Panel, mask: np.ndarray) -> int | None:
@@ -49,8 +58,19 @@ def _fmt(x: float) -> str:
     return "empty" if np.isnan(x) else f"{x:g}"
 
 
-def _check_values(p: Panel) -> None:
-    """Raise on the first row whose values cannot be a daily bar."""
+def _volume_information(p: Panel) -> tuple[Panel, np.ndarray]:
+    """(panel with NaN volume for tickers without volume information, bool [tickers] of those tickers)."""
+    v = p.volume
+    informative = np.zeros(len(p.tickers), dtype=bool)
+    informative[p.ticker[np.abs(v) > 0]] = True  # NaN > 0 is False; negative volumes are rejected later
+    if informative.all():
+        return p, ~informative
+    unknown = ~informative[p.ticker]
+    return replace(p, volume=np.where(unknown, np.nan, v)), ~informative
+
+
+def _check_values(p: Panel, no_volume: np.ndarray) -> None:
+    """Raise on the first row whose values cannot be a daily bar (volume: only of tickers that have one)."""
     for name in _PRICES:
         col = getattr(p, name)
         i = _first(p, np.isnan(col))
@@ -59,7 +79,7 @@ def _check_values(p: Panel) -> None:
         i = _first(p, ~(col > 0) | np.isinf(col))
         if i is not None:
             _fail(p, i, name, f"prices must be positive and finite, but got {name}={_fmt(col[i])}")
-    i = _first(p, ~np.isfinite(p.volume))
+    i = _first(p, ~np.isfinite(p.volume) & ~no_volume[p.ticker])
     if i is not None:
         _fail(p, i, "volume", f"volume is {_fmt(p.volume[i])}", "write 0 for a halted day, or delete that row")
     i = _first(p, p.volume < 0)
@@ -106,7 +126,8 @@ def _sort_order(ticker: np.ndarray, days: np.ndarray) -> np.ndarray:
 
 
 def _sort(p: Panel, days: np.ndarray, repairs: list[dict]) -> np.ndarray | None:
-    """Row order by (ticker, date), keeping file order among equal keys (None: already sorted).
+    """Row order by (ticker, date) (``days``: the day, or the second of intraday bars), keeping file
+    order among equal keys (None: already sorted).
 
     Logs the tickers whose dates were out of order within themselves (not merely interleaved, as in
     a long file sorted by date).
@@ -155,45 +176,66 @@ def _duplicates(p: Panel, order: np.ndarray | None, t: np.ndarray, days: np.ndar
     return dup
 
 
-def validate(raw: RawInput, min_rows: int) -> Validated:
+def _intraday_error(p: Panel, multi: np.ndarray, per_day: int) -> InputError:
+    """Intraday bars without resample = "daily": name the first such row in file order and the day's first bar."""
+    j = _first(p, multi)
+    i = j - 1
+    while i > 0 and p.ticker[i - 1] == p.ticker[j] and p.date[i - 1] == p.date[j]:
+        i -= 1
+    return InputError(
+        f"{describe_row(p, j)}, ticker {p.tickers[int(p.ticker[j])]!r}, field 'date': the input holds intraday "
+        f"bars (up to {per_day} rows per day; {p.date[j]} has one at {describe_row(p, i).split(' (')[0]} and another "
+        f"here), not daily ones; set resample = \"daily\" in [data] (or pass --resample daily) to aggregate them "
+        f"to daily bars, or give one row per ticker and day.")
+
+
+def validate(raw: RawInput, min_rows: int, resample: str | None = None) -> Validated:
     """Check ``raw.panel`` and return it sorted by (ticker, date), deduplicated, short tickers skipped.
 
-    Sorting, deduplication and skipping only compute one index; the panel's columns are gathered
-    once at the end (on 10M rows each gather of all columns costs more than every check together).
+    Sorting, deduplication and skipping only compute an index; the panel's columns are gathered
+    once per step that changes them (on 10M rows each gather of all columns costs more than every
+    check together). ``resample="daily"`` aggregates intraday bars to daily ones.
     """
     p = raw.panel
     if len(p) == 0:
         raise InputError(f"{raw.description}: no data rows; the source must hold at least one ticker's prices.")
-    _check_values(p)
+    p, no_volume = _volume_information(p)
+    _check_values(p, no_volume)
     repairs: list[dict] = []
     skipped: list[dict] = []
     days = p.date.astype(np.int64)
-    order = _sort(p, days, repairs)
+    tod = p.extra.get("time_of_day")
+    key = days if tod is None else days * 86400 + tod.astype(np.int64)  # intraday bars: sorted by their time
+    order = _sort(p, key, repairs)
     t = p.ticker if order is None else p.ticker[order]
-    d = days if order is None else days[order]
-    dup = _duplicates(p, order, t, d, repairs)
-    keep = None
-    if dup.size:
-        keep = np.ones(len(p), dtype=bool)
-        keep[dup] = False
-    counts = np.bincount(t if keep is None else t[keep], minlength=len(p.tickers))
+    k = key if order is None else key[order]
+    dup = _duplicates(p, order, t, k, repairs)
+    if dup.size or order is not None:
+        idx = order if not dup.size else np.delete(np.arange(len(p)) if order is None else order, dup)
+        p = p.take(idx)
+    if tod is not None:
+        multi, per_day = intraday_days(p)
+        if multi.any():
+            if resample != "daily":
+                raise _intraday_error(p, multi, per_day)
+            p = to_daily(p, multi, repairs, describe_row)
+        p = replace(p, extra={n: v for n, v in p.extra.items() if n != "time_of_day"})
+    counts = np.bincount(p.ticker, minlength=len(p.tickers))
     keep_t = counts >= int(min_rows)
-    for k in np.flatnonzero(~keep_t):
-        skipped.append({"ticker": p.tickers[k], "rows": int(counts[k]), "min_rows": int(min_rows)})
+    for j in np.flatnonzero(~keep_t):
+        skipped.append({"ticker": p.tickers[j], "rows": int(counts[j]), "min_rows": int(min_rows),
+                        "reason": f"{int(counts[j])} rows, fewer than the {int(min_rows)} one window needs "
+                                  f"(feature warm-up + look_back + look_ahead)"})
     if not keep_t.any():
         best = int(np.argmax(counts))
         raise InputError(
             f"no ticker has enough rows: each needs at least min_rows={min_rows} trading days (look_back + "
             f"look_ahead + the split gaps), but the longest, {p.tickers[best]!r}, has {int(counts[best])}; "
             f"provide a longer history or lower look_back/look_ahead.")
+    out = p
     if not keep_t.all():
-        keep = keep_t[t] if keep is None else keep & keep_t[t]
-    if keep is None and order is None:
-        out = p
-    else:
-        idx = order if keep is None else (np.flatnonzero(keep) if order is None else order[keep])
-        out = p.take(idx)
-    if not keep_t.all():
+        out = p.take(keep_t[p.ticker])
         remap = (np.cumsum(keep_t) - 1).astype(np.int32)  # old code -> new code: no ticker is left empty
-        out = replace(out, tickers=[name for name, k in zip(p.tickers, keep_t) if k], ticker=remap[out.ticker])
-    return Validated(panel=out, repairs=repairs, skipped=skipped)
+        out = replace(out, tickers=[name for name, kt in zip(p.tickers, keep_t) if kt], ticker=remap[out.ticker])
+    no_vol = [name for name, nv, kt in zip(p.tickers, no_volume, keep_t) if nv and kt]
+    return Validated(panel=out, repairs=repairs, skipped=skipped, no_volume=no_vol)

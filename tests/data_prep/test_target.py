@@ -86,3 +86,46 @@ def test_cs_rank_grid_path_equals_sort_path(panel):
     slow = apply_target({"method": "cs_rank"}, r, r, panel.date)
     np.testing.assert_allclose(fast, slow)
     assert np.isnan(fast[~np.isfinite(r)]).all()
+
+
+def _coarse_tick_panel(days: int = 2500, tick: float = 0.5, seed: int = 3):
+    """One stock around 20 on a 0.5 tick: the price often does not move for days (ties at r = 0)."""
+    from data_prep.panel import Panel
+
+    rng = np.random.default_rng(seed)
+    c = np.maximum(np.round(20 * np.exp(np.cumsum(rng.normal(0, 0.01, days))) / tick) * tick, tick)
+    o = np.r_[c[0], c[:-1]]
+    cal = np.arange(np.datetime64("2005-01-03"), np.datetime64("2005-01-03") + 2 * days)
+    return Panel(tickers=["TICK"], ticker=np.zeros(days, np.int32), date=cal[np.is_busday(cal)][:days], open=o,
+                 high=np.maximum(o, c) + tick, low=np.maximum(np.minimum(o, c) - tick, tick / 2), close=c,
+                 volume=rng.integers(1000, 5000, days).astype(float))
+
+
+@pytest.mark.parametrize("look_ahead", [1, 5])
+def test_ecdf_stays_uniform_with_tick_size_ties(tmp_path, look_ahead):
+    from data_prep.pipeline import build_dataset
+
+    panel = _coarse_tick_panel()
+    cfg = PrepConfig(look_back=20, look_ahead=look_ahead)
+    (tmp_path / "ds").mkdir()
+    report = build_dataset(panel, cfg, tmp_path / "ds", {"source": "test"})
+    train = np.load(tmp_path / "ds" / "train_ret.npy")
+    assert report["target_method"] == "ecdf" and np.mean(train == 0) > 0.15  # many ties
+    assert report["splits"]["train"]["target_ks_stat"] <= 0.02
+    # the same (date, ticker) gets the same draw on every build
+    (tmp_path / "again").mkdir()
+    build_dataset(panel, cfg, tmp_path / "again", {"source": "test"})
+    np.testing.assert_array_equal(np.load(tmp_path / "ds" / "train_target.npy"),
+                                  np.load(tmp_path / "again" / "train_target.npy"))
+
+
+def test_ties_fill_the_band_of_their_training_mass():
+    """A tied value lands uniformly between the CDF below the tie and at the tie, never outside it."""
+    z = np.r_[np.zeros(300), np.linspace(-2, 2, 700)]
+    params = fit_target("ecdf", z, np.ones_like(z), np.arange(z.size), PrepConfig(target="ecdf"))
+    date = np.arange(np.datetime64("2010-01-01"), np.datetime64("2010-01-01") + z.size)
+    out = apply_target(params, z, np.ones_like(z), date, np.zeros(z.size, np.int32))
+    tied = out[:300]
+    lo, hi = np.mean(z < 0), np.mean(z <= 0)
+    assert tied.min() >= lo - 1e-3 and tied.max() <= hi + 1e-3 and np.ptp(tied) > 0.8 * (hi - lo)
+    assert ks_uniform(out)[0] < 0.03

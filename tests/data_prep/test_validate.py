@@ -63,7 +63,9 @@ def test_short_tickers_are_skipped_with_counts(tmp_path):
     (tmp_path / "TINY.csv").write_text(HEADER + "\n".join(_rows(3)) + "\n")
     v = validate(load_source(str(tmp_path)), min_rows=20)
     assert v.panel.tickers == ["LONG"] and np.all(v.panel.ticker == 0) and len(v.panel) == 40
-    assert v.skipped == [{"ticker": "TINY", "rows": 3, "min_rows": 20}]
+    assert [{k: s[k] for k in ("ticker", "rows", "min_rows")} for s in v.skipped] == \
+        [{"ticker": "TINY", "rows": 3, "min_rows": 20}]
+    assert "3 rows, fewer than the 20 one window needs" in v.skipped[0]["reason"]
 
 
 def test_nothing_usable_left_is_an_error(tmp_path):

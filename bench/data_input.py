@@ -22,7 +22,6 @@ from data_prep.sources import load_source, source_key
 from data_prep.synthetic import generate
 from data_prep.validate import validate
 
-
 CPU: dict[str, list[float]] = {}
 
 
@@ -50,18 +49,18 @@ def main() -> None:
         t["generate"].append(_timed(lambda: generate(a.tickers, a.days, 0), "generate")[0])
         dt, raw = _timed(lambda: load_source(spec), "load")
         t["load"].append(dt)
-        dt, v = _timed(lambda: validate(raw, 80), "validate")
+        dt, v = _timed(lambda raw=raw: validate(raw, 80), "validate")
         t["validate"].append(dt)
-        dt, (panel, adj) = _timed(lambda: adjust(v.panel, None), "adjust")  # detection: the expensive path
+        dt, (panel, adj) = _timed(lambda v=v: adjust(v.panel, None), "adjust")  # detection: the expensive path
         t["adjust"].append(dt)
         t["total"].append(t["load"][-1] + t["validate"][-1] + t["adjust"][-1])
         # a long file exported date-major (every ticker interleaved): validate must really sort
         order = np.lexsort((raw.panel.ticker, raw.panel.date))
         shuffled = type(raw)(raw.panel.take(order), raw.content_key, raw.events, raw.kind, raw.description)
-        t["validate_unsorted"].append(_timed(lambda: validate(shuffled, 80), "validate_unsorted")[0])
+        t["validate_unsorted"].append(_timed(lambda shuffled=shuffled: validate(shuffled, 80), "validate_unsorted")[0])
         df = pd.DataFrame({"ticker": raw.panel.ticker[order], "date": raw.panel.date[order],
                            "close": raw.panel.close[order], "volume": raw.panel.volume[order]})
-        t["pandas_sort"].append(_timed(lambda: df.sort_values(["ticker", "date"]).drop_duplicates(), "pandas_sort")[0])
+        t["pandas_sort"].append(_timed(lambda df=df: df.sort_values(["ticker", "date"]).drop_duplicates(), "pandas_sort")[0])
     n = len(raw.panel)
     med = {k: statistics.median(v) for k, v in t.items()}
     print(f"rows: {n:,} ({a.tickers} tickers x {a.days} days, {len(raw.events)} planted splits), "

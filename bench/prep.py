@@ -110,7 +110,7 @@ def pandas_features(panel) -> np.ndarray:
 
 
 def child(args: argparse.Namespace) -> dict:
-    from data_prep import PrepConfig, PreparedDataset, prepare
+    from data_prep import PreparedDataset, PrepConfig, prepare
     from data_prep.pipeline import min_rows
 
     source = f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}"

@@ -8,8 +8,8 @@ from .cache import PREP_VERSION, build_once, cache_key
 from .config import TARGET_METHODS, PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
 from .features import FEATURE_NAMES, WARMUP, compute_features
-from .panel import Panel
 from .inference import featurize_for_inference, prediction_rows
+from .panel import Panel
 from .pipeline import PrepResult, build_dataset, load_cached, min_rows, prepare
 from .report import PLOTS
 from .scaling import apply as apply_scaler

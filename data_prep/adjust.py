@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
+
 from .panel import Panel
 
 __all__ = ["adjust", "apply_factors", "detect_splits", "DETECT_RATIOS"]

@@ -1,8 +1,9 @@
 """Prep settings: one frozen dataclass, built from the [data] table of a study or fit file."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from common.settings import check, from_mapping, to_mapping
 
@@ -79,7 +80,7 @@ class PrepConfig:
         return (self.look_ahead if self.purge_gap is None else self.purge_gap) + self.embargo
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, where: str = "[data]") -> "PrepConfig":
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, where: str = "[data]") -> PrepConfig:
         return from_mapping(cls, mapping, where)
 
     def to_mapping(self) -> dict[str, Any]:

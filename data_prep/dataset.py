@@ -104,7 +104,7 @@ class PreparedDataset:
         return self.date[self.split(name).end_idx]
 
     @classmethod
-    def load(cls, path: str | Path, mmap: bool = True) -> "PreparedDataset":
+    def load(cls, path: str | Path, mmap: bool = True) -> PreparedDataset:
         """Open a prepared dataset directory; arrays are memory-mapped unless ``mmap=False``."""
         path = Path(path)
         meta_file = path / "meta.json"
@@ -135,7 +135,7 @@ class PreparedDataset:
         splits: dict[str, SplitArrays],
         meta: dict[str, Any],
         path: str | Path = "<memory>",
-    ) -> "PreparedDataset":
+    ) -> PreparedDataset:
         """Build an in-memory dataset (tests and the model's own harness use this)."""
         meta = {"feature_names": [f"f{i}" for i in range(features.shape[1])], **meta}
         return cls(Path(path), np.asarray(features, np.float32), np.asarray(ticker, np.int32),

@@ -14,8 +14,8 @@ window (see ``windows.py``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -221,7 +221,7 @@ def _block_features(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, 
         lmin = _Extremes(l.astype(np.float32), np.fmin, 52)
         c32 = c.astype(np.float32)
 
-        def mid(w: int) -> np.ndarray:
+        def mid(w: int, hmax: _Extremes = hmax, lmin: _Extremes = lmin) -> np.ndarray:
             m = hmax(w)
             m += lmin(w)
             m *= 0.5

@@ -13,11 +13,11 @@ import numpy as np
 
 from common.errors import InputError
 
+from .adjust import adjust
 from .config import PrepConfig
 from .dataset import PreparedDataset, SplitArrays
 from .features import WARMUP, compute_features
 from .pipeline import events_for
-from .adjust import adjust
 from .scaling import apply as apply_scaler
 from .sources import load_source
 from .validate import validate

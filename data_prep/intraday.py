@@ -7,8 +7,8 @@ last bar (the adjustment that applies at the close).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 

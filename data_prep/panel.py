@@ -38,7 +38,7 @@ class Panel:
         """int64 [n_tickers + 1]: rows of ticker k are starts[k]:starts[k+1]."""
         return np.searchsorted(self.ticker, np.arange(len(self.tickers) + 1)).astype(np.int64)
 
-    def take(self, idx: np.ndarray) -> "Panel":
+    def take(self, idx: np.ndarray) -> Panel:
         """The panel restricted to rows ``idx`` (a sorted index or mask); ticker names are kept."""
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
         return replace(self, ticker=self.ticker[idx], date=self.date[idx], open=self.open[idx],

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import InputError
+
 from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key, is_complete, open_array, save_array
 from .config import PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
-from common.errors import InputError
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
 from .report import per_ticker_volatility, split_stats, warm_up_plots, write_report

@@ -30,9 +30,9 @@ from common.errors import InputError
 
 from .columns import NUMERIC, REQUIRED, map_columns, missing_column
 from .dialect import Dialect, sniff
+from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, parse_tickers
-from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 
 __all__ = ["SUPPORTED_EXTENSIONS", "Part", "read_files", "read_csv_precise", "panel_from_parts"]
 

@@ -23,13 +23,14 @@ import pandas as pd
 import pyarrow as pa
 
 from common.errors import InputError
+
 from .columns import COLUMN_ALIASES, map_columns, norm
 from .dialect import Dialect
+from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, row_text
 from .readers import SUPPORTED_EXTENSIONS, Part, panel_from_parts, read_csv_precise, read_files
 from .synthetic import GENERATOR_VERSION, generate
-from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 
 __all__ = ["RawInput", "load_source", "source_key", "load_events", "describe_row", "COLUMN_ALIASES",
            "SUPPORTED_EXTENSIONS", "parse_synthetic_spec"]
@@ -132,14 +133,15 @@ def _load_sample(key: str | None = None) -> RawInput:
                     f"(unadjusted OHLCV + Adj Close, {len(panel)} rows)")
 
 
-_SYNTH_KEYS = {"tickers": int, "days": int, "seed": int, "signal": float}
+_SYNTH_KEYS = {"tickers": int, "days": int, "seed": int, "signal": float, "pattern": float}
 
 
 def parse_synthetic_spec(source: str) -> dict[str, float | int]:
-    """'synthetic:tickers=N,days=D,seed=S[,signal=X]' -> dict; defaults tickers=50, days=1000, seed=0, signal=0."""
-    usage = ("write it as synthetic:tickers=N,days=D,seed=S[,signal=X], e.g. "
+    """'synthetic:tickers=N,days=D,seed=S[,signal=X][,pattern=P]' -> dict; defaults tickers=50, days=1000,
+    seed=0, signal=0, pattern=0."""
+    usage = ("write it as synthetic:tickers=N,days=D,seed=S[,signal=X][,pattern=P], e.g. "
              "synthetic:tickers=100,days=1500,seed=0")
-    spec: dict[str, float | int] = {"tickers": 50, "days": 1000, "seed": 0, "signal": 0.0}
+    spec: dict[str, float | int] = {"tickers": 50, "days": 1000, "seed": 0, "signal": 0.0, "pattern": 0.0}
     body = source.split(":", 1)[1] if ":" in source else ""
     for item in filter(None, (s.strip() for s in body.split(","))):
         key, eq, value = item.partition("=")
@@ -162,12 +164,15 @@ def _synthetic_key(source: str) -> tuple[dict[str, float | int], str, str]:
     """(spec, normalized spec string, content key): the key needs only the spec and GENERATOR_VERSION."""
     spec = parse_synthetic_spec(source)
     norm = f"synthetic:tickers={spec['tickers']},days={spec['days']},seed={spec['seed']},signal={float(spec['signal'])!r}"
+    if spec["pattern"]:  # only then: the keys of existing pattern-free markets stay what they were
+        norm += f",pattern={float(spec['pattern'])!r}"
     return spec, norm, hashlib.blake2b(f"{norm}\0{GENERATOR_VERSION}".encode(), digest_size=20).hexdigest()
 
 
 def _load_synthetic(source: str) -> RawInput:
     spec, norm, digest = _synthetic_key(source)
-    panel, events = generate(int(spec["tickers"]), int(spec["days"]), int(spec["seed"]), float(spec["signal"]))
+    panel, events = generate(int(spec["tickers"]), int(spec["days"]), int(spec["seed"]), float(spec["signal"]),
+                             float(spec["pattern"]))
     n = len(panel)
     panel = replace(panel, file_id=np.zeros(n, dtype=np.int32), row=np.arange(1, n + 1, dtype=np.int64),
                     files=[norm], header_lines=[0])

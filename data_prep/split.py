@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.errors import InputError
+
 from .config import PrepConfig
 from .dataset import SPLITS
 from .features import WARMUP
-from common.errors import InputError
 from .panel import Panel
 
 __all__ = ["SplitPlan", "split_windows", "trading_days"]

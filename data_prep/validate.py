@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from common.errors import InputError
+
 from .intraday import intraday_days, to_daily
 from .panel import Panel
 from .sources import RawInput, describe_row

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_prep.adjust import adjust, detect_splits
 from common.errors import InputError
+from data_prep.adjust import adjust, detect_splits
 from data_prep.panel import Panel
 from data_prep.sources import load_source
 from data_prep.validate import validate

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _market import random_walk_panel
 
 import data_prep.features as features
 from data_prep.features import FEATURE_NAMES, WARMUP, compute_features
-from _market import random_walk_panel
 
 
 @pytest.fixture(scope="module")

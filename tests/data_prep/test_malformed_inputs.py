@@ -8,13 +8,12 @@ start-up, and 20 of them one by one would eat the suite's time budget).
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_run import cli_command, cli_env
 
 from common.errors import InputError
 from data_prep.sources import load_source
@@ -124,7 +123,7 @@ def test_rejected_by_the_library(case, tmp_path):
 def cli_results(tmp_path_factory):
     """Run `stocktune prep` on every case at once; case id -> (returncode, stderr, out dir, cache dir, file)."""
     root = tmp_path_factory.mktemp("malformed")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = cli_env()
     procs: dict[str, tuple] = {}
     results = {}
 
@@ -140,8 +139,8 @@ def cli_results(tmp_path_factory):
                 collect(running[0])
             source, file = _write(case, root)
             out, cache = root / case.id / "out", root / case.id / "cache"
-            cmd = [sys.executable, "-m", "cli", "prep", "--data", str(source), "--out", str(out),
-                   "--cache", str(cache), "--quiet"]
+            cmd = cli_command("prep", "--data", str(source), "--out", str(out),
+                   "--cache", str(cache), "--quiet")
             procs[case.id] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                                env=env, cwd=root), out, cache, file)
         for cid in procs:

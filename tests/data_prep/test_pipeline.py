@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _market import random_walk_panel
+from cli_run import cli_env
 
 import data_prep.pipeline as pipeline
-from data_prep import PrepConfig, PreparedDataset, featurize_for_inference, prepare
 from common.errors import InputError
+from data_prep import PreparedDataset, PrepConfig, featurize_for_inference, prepare
 from data_prep.features import WARMUP
 from data_prep.report import PLOTS
-from _market import random_walk_panel
 
 SOURCE = "synthetic:tickers=40,days=900,seed=2"
 CFG = PrepConfig(look_back=30, look_ahead=5)
@@ -94,31 +95,50 @@ def test_cache_hit_same_path_without_recomputation(built, monkeypatch):
 
 
 def test_two_processes_build_once(tmp_path):
+    """Two `prepare` processes are inside the cache's build lock at the same time (the builder writes only
+    once the other waits on the lock); one builds, the other gets the finished dataset."""
     script = textwrap.dedent(f"""
-        import sys
+        import pathlib, sys, time
+        import data_prep.cache as cache
         import data_prep.pipeline as pl
+        marks = pathlib.Path(sys.argv[3])
+
+        class SeenLock(cache.FileLock):
+            def __enter__(self):
+                (marks / sys.argv[4]).touch()  # about to block on (or take) the build lock
+                return super().__enter__()
+
+        cache.FileLock = SeenLock
         orig = pl.build_dataset
+
         def counted(*a, **k):
             with open(sys.argv[2], "a") as f:
                 f.write("build\\n")
+            deadline = time.monotonic() + 60
+            while len(list(marks.iterdir())) < 2:  # the other process is waiting on the lock
+                assert time.monotonic() < deadline, "the other process never reached the lock"
+                time.sleep(0.05)
             return orig(*a, **k)
+
         pl.build_dataset = counted
         from data_prep import PrepConfig
         r = pl.prepare({SOURCE!r}, PrepConfig(look_back=30, look_ahead=5), sys.argv[1])
         print(r.path, r.cached)
     """)
-    log = tmp_path / "builds.log"
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c"), str(log)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    log, marks = tmp_path / "builds.log", tmp_path / "marks"
+    marks.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "c"), str(log), str(marks), str(i)],
+                              stdout=subprocess.PIPE, text=True, env=cli_env()) for i in range(2)]
     outs = []
     try:
         for p in procs:
-            outs.append(p.communicate(timeout=120)[0].split())
+            outs.append(p.communicate(timeout=180)[0].split())
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     assert all(p.returncode == 0 for p in procs)
+    assert sorted(m.name for m in marks.iterdir()) == ["0", "1"]  # both were in the lock together
     assert log.read_text().count("build") == 1
     assert outs[0][0] == outs[1][0] and sorted(o[1] for o in outs) == ["False", "True"]
     assert [p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")] == [Path(outs[0][0]).name]

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+import cli_run
 
 SOURCE = "synthetic:tickers=30,days=800,seed=4"
 
 
-def stocktune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STOCKTUNE_CACHE": str(cwd / "envcache")}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=180)
+def stocktune(*args: str, cwd: Path):
+    """`stocktune ARGS` with a cache of its own under ``cwd`` (envcache) when no --cache is given."""
+    return cli_run.stocktune(*args, cwd=cwd, cache=cwd / "envcache", timeout=180)
 
 
 def test_prep_writes_report_and_reuses_cache(tmp_path):

@@ -6,14 +6,12 @@ which must give the same panel or the same message.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pytest
+from _files import CODES, bars, text, write_dir
 
 import data_prep.readers as readers
-from _files import CODES, bars, text, write_dir
 from common.errors import InputError
 from data_prep.parse import Origin, parse_dates, parse_numbers
 from data_prep.sources import load_source

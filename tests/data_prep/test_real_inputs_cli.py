@@ -9,18 +9,16 @@ a few at a time, started once per module (issue 12, items 1-10).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from _files import CODES, bars, text, write_dir
+from cli_run import cli_command, cli_env
 
 CONFIG = "[data]\nlook_back = 5\nlook_ahead = 1\n"
 M = bars(days=300, seed=1)  # prices with 2 decimals: '50,12' can only be a decimal comma
@@ -257,7 +255,7 @@ RUNS = [
 def results(tmp_path_factory):
     """Run every case; id -> (returncode, stdout, stderr, out dir, cache dir)."""
     root = tmp_path_factory.mktemp("real")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = cli_env()
     procs: dict[str, tuple] = {}
     done: dict[str, tuple] = {}
 
@@ -276,8 +274,8 @@ def results(tmp_path_factory):
             source = run.write(d)
             (d / "study.toml").write_text(run.config)
             out, cache = d / "out", d / "cache"
-            cmd = [sys.executable, "-m", "cli", "prep", "--config", str(d / "study.toml"), "--data", str(source),
-                   "--out", str(out), "--cache", str(cache), "--quiet", *run.args]
+            cmd = cli_command("prep", "--config", str(d / "study.toml"), "--data", str(source),
+                   "--out", str(out), "--cache", str(cache), "--quiet", *run.args)
             procs[run.id] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                               env=env, cwd=d), out, cache)
         for rid in procs:
@@ -329,9 +327,9 @@ def test_prep_cli(run, results):
 
 def test_summary_survives_a_closed_pipe(tmp_path):
     """`stocktune prep ... | head`: the reader is gone before prep prints; no BrokenPipe traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "prep", "--data", "synthetic:tickers=5,days=700,seed=1",
-                             "--cache", str(tmp_path / "c"), "--quiet"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(cli_command("prep", "--data", "synthetic:tickers=5,days=700,seed=1", "--cache",
+                                        str(tmp_path / "c"), "--quiet"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env())
     proc.stdout.close()  # as `head` does after its lines
     stderr = proc.stderr.read()
     proc.wait(timeout=300)

@@ -6,8 +6,8 @@ import pytest
 
 import data_prep.pipeline as pipeline
 import data_prep.sources as sources
-from data_prep import PrepConfig, prepare
 from common.errors import InputError
+from data_prep import PrepConfig, prepare
 from data_prep.sources import load_source, source_key
 from data_prep.synthetic import write_market
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _market import random_walk_panel
 
-from data_prep.config import PrepConfig
 from common.errors import InputError
+from data_prep.config import PrepConfig
 from data_prep.features import WARMUP
 from data_prep.split import split_windows
 from data_prep.synthetic import generate
 from data_prep.windows import window_ends
-from _market import random_walk_panel
 
 
 def spans(panel, ends, lo_off, hi_off):
@@ -29,12 +29,6 @@ def any_overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
     k = np.searchsorted(a_lo, b_hi, side="right")
     has = k > 0
     return bool(np.any(a_hi[k[has] - 1] >= b_lo[has]))
-
-
-def test_any_overlap_helper_is_exact():
-    a = (np.array([0, 10]), np.array([5, 12]))
-    assert any_overlap(a, (np.array([12]), np.array([20])))
-    assert not any_overlap(a, (np.array([13, 6]), np.array([20, 9])))
 
 
 def gap_between(panel, last_day: int, first_day: int) -> int:

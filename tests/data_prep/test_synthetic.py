@@ -66,7 +66,7 @@ def test_splits_are_unadjusted_jumps_with_inverse_volume(market):
     assert set(np.round(events["ratio"], 6)) <= set(np.round(SPLIT_RATIOS, 6))
     code = {t: k for k, t in enumerate(p.tickers)}
     for t, d, ratio in zip(events["ticker"], events["date"], events["ratio"]):
-        rows = np.flatnonzero((p.ticker == code[t]))
+        rows = np.flatnonzero(p.ticker == code[t])
         i = rows[np.searchsorted(p.date[rows], np.datetime64(d.date()))]
         assert p.date[i] == np.datetime64(d.date())
         jump = p.close[i - 1] / p.close[i]

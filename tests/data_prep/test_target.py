@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _market import random_walk_panel
 
 from data_prep.config import PrepConfig
 from data_prep.stats import ks_uniform
 from data_prep.target import apply_target, choose_method, daily_volatility, fit_target, forward_returns
-from _market import random_walk_panel
 
 
 @pytest.fixture(scope="module")

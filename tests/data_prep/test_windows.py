@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from _market import random_walk_panel
 
 from data_prep.windows import long_halt_rows, window_ends
-from _market import random_walk_panel
 
 L, H, W = 20, 5, 120
 

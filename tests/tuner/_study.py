@@ -13,7 +13,7 @@ from typing import Any
 import tomli_w
 from cli_run import cli_command, cli_env, start, stocktune
 
-__all__ = ["write_study", "env", "stocktune", "start", "reap", "Processes", "wait_for", "ScriptedFit", "TINY_TRAIN", "TINY_SEARCH",
+__all__ = ["write_study", "env", "stocktune", "start", "reap", "Processes", "wait_for", "ScriptedFit", "trials", "TINY_TRAIN", "TINY_SEARCH",
            "ARCH_TRAIN", "ARCH_SEARCH", "REPO"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,3 +177,10 @@ class ScriptedFit:
         best = min(history, key=lambda h: h["val_mae"])
         return SimpleNamespace(history=history, best_epoch=best["epoch"], best_metrics=best, model=None,
                                device="cpu", stopped_early=False, evaluation=None)
+
+
+def trials(cfg) -> list:
+    """The study's trials, read back from its storage."""
+    import optuna
+
+    return optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
-from _study import ScriptedFit, write_study
+from _study import ScriptedFit, trials, write_study
 from optuna.trial import TrialState
 
 import model
@@ -17,15 +17,6 @@ from tuner.worker import run_worker
 E = 4  # epochs per fold
 
 
-@pytest.fixture()
-def study_dir(tmp_path, tuner_cache, monkeypatch):
-    monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def trials(cfg):
-    return optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()
 
 
 def test_a_trial_trains_every_fold_and_scores_their_mean(study_dir, monkeypatch):

@@ -7,9 +7,7 @@ import json
 import os
 from pathlib import Path
 
-import optuna
-import pytest
-from _study import ScriptedFit, write_study
+from _study import ScriptedFit, trials, write_study
 from optuna.trial import TrialState
 
 import model
@@ -19,21 +17,10 @@ from tuner.study_config import load_study_config
 from tuner.worker import run_worker
 
 
-@pytest.fixture()
-def study_file(tmp_path, tuner_cache, monkeypatch):
-    monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def trials(cfg):
-    return optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()
-
-
-def test_failing_trials_are_recorded_and_the_worker_goes_on(study_file, monkeypatch):
+def test_failing_trials_are_recorded_and_the_worker_goes_on(study_dir, monkeypatch):
     fake = ScriptedFit(fail_if=lambda c: c.cell == "lstm")
     monkeypatch.setattr(model, "fit", fake)
-    cfg = load_study_config(write_study(study_file, n_trials=4, search={
+    cfg = load_study_config(write_study(study_dir, n_trials=4, search={
         "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "cell": {"choices": ["gru", "lstm"]}},
         sampler={"name": "random", "seed": 0}))
     s = run_worker(cfg, stop=StopFlag(), worker_index=0)
@@ -45,19 +32,19 @@ def test_failing_trials_are_recorded_and_the_worker_goes_on(study_file, monkeypa
     assert sum(t.state == TrialState.COMPLETE for t in ts) == 4
 
 
-def test_a_worker_gives_up_when_every_trial_fails(study_file, monkeypatch):
+def test_a_worker_gives_up_when_every_trial_fails(study_dir, monkeypatch):
     monkeypatch.setattr(model, "fit", ScriptedFit(fail_if=lambda c: True))
-    cfg = load_study_config(write_study(study_file, n_trials=3, worker={"max_failures_in_a_row": 3}))
+    cfg = load_study_config(write_study(study_dir, n_trials=3, worker={"max_failures_in_a_row": 3}))
     s = run_worker(cfg, stop=StopFlag(), worker_index=0)
     assert s.gave_up and s.failed == 3
     assert [t.state for t in trials(cfg)] == [TrialState.FAIL] * 3
 
 
-def test_pruning_stops_bad_trials_early(study_file, monkeypatch):
+def test_pruning_stops_bad_trials_early(study_dir, monkeypatch):
     fake = ScriptedFit()
     monkeypatch.setattr(model, "fit", fake)
     cfg = load_study_config(write_study(
-        study_file, n_trials=10, train={"epochs": 6},
+        study_dir, n_trials=10, train={"epochs": 6},
         search={"learning_rate": {"low": 1e-4, "high": 1e-1, "log": True}},
         pruner={"name": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
         sampler={"name": "random", "seed": 3}))
@@ -70,11 +57,11 @@ def test_pruning_stops_bad_trials_early(study_file, monkeypatch):
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ts) == 10
 
 
-def test_stop_requeues_the_trial_and_the_retry_resumes_from_its_checkpoint(study_file, monkeypatch):
+def test_stop_requeues_the_trial_and_the_retry_resumes_from_its_checkpoint(study_dir, monkeypatch):
     stop = StopFlag()
     fake = ScriptedFit(stop_at=2, stop_flag=stop)
     monkeypatch.setattr(model, "fit", fake)
-    cfg = load_study_config(write_study(study_file, n_trials=2, train={"epochs": 4}))
+    cfg = load_study_config(write_study(study_dir, n_trials=2, train={"epochs": 4}))
     s = run_worker(cfg, stop=stop, worker_index=0)
     assert s.interrupted
     ts = trials(cfg)
@@ -94,12 +81,12 @@ def test_stop_requeues_the_trial_and_the_retry_resumes_from_its_checkpoint(study
     assert sum(t.state == TrialState.COMPLETE for t in ts) == 2
 
 
-def test_user_attrs_are_json_and_never_mention_the_test_period(study_file, monkeypatch):
+def test_user_attrs_are_json_and_never_mention_the_test_period(study_dir, monkeypatch):
     monkeypatch.setattr(model, "fit", ScriptedFit())
     seen = []
     monkeypatch.setattr(tuner.story, "on_trial_complete", lambda *a: seen.append(a[1].number))
     monkeypatch.setattr(tuner.story, "study_note", lambda *a, **k: 1 / 0)  # a broken note is only a warning
-    cfg = load_study_config(write_study(study_file, n_trials=2))
+    cfg = load_study_config(write_study(study_dir, n_trials=2))
     run_worker(cfg, stop=StopFlag(), worker_index=0)
     ts = trials(cfg)
     assert seen == [0, 1]

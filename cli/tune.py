@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from cli.launch import resolve, worker_args
     from common.env import cache_root as default_cache_root
     from data_prep import prepare
+    from data_prep.folds import plan_folds
     from tuner.launcher import launch
     from tuner.status import format_status, study_status
 
@@ -36,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"preparing data: {cfg.data.source}", file=sys.stderr)
     prep = prepare(cfg.data.source, cfg.data.prep, default_cache_root(), progress=True)
     print(f"dataset {'(cached) ' if prep.cached else ''}{prep.path}", file=sys.stderr)
-    print(f"study {cfg.name}: {cfg.n_trials} trials, {n} workers, storage {cfg.storage_masked}", file=sys.stderr)
+    folds = plan_folds(prep.dataset(), cfg.validation, f"{cfg.path}, [validation]")  # exit 2 before any worker
+    print(f"study {cfg.name}: {cfg.n_trials} trials on {len(folds)} fold(s), {n} workers, storage "
+          f"{cfg.storage_masked}", file=sys.stderr)
     rc = launch(cfg, Path(args.study), n, workers_per_gpu=k, threads=threads, extra_args=worker_args(args),
                 verbose=getattr(args, "verbose", False), storage=args.storage)
     if rc == 0 and cfg.confirm is not None:

@@ -18,7 +18,7 @@ from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_o
 from .retry import with_retries
 from .study import load_existing_study
 from .study_config import StudyConfig
-from .trials import finished_for_budget, ranked, state_counts
+from .trials import compute_spent, finished_for_budget, ranked, state_counts
 from .verdict import format_verdict, study_verdict
 
 __all__ = ["study_status", "format_status"]
@@ -61,22 +61,6 @@ def study_status(cfg: StudyConfig) -> dict[str, Any]:
         "best": best, "compute": compute_spent(trials, cfg.direction), "running": running, "failed": failed[-10:],
         "confirmation": confirmed_ranking(study), "verdict": study_verdict(cfg, study),
     }
-
-
-def compute_spent(trials: list[optuna.trial.FrozenTrial], direction: str) -> dict[str, Any]:
-    """Epochs trained so far (all folds, every finished trial) and when the current best was found, in
-    trials and in cumulative epochs: whether more trials still help shows in how long ago that was."""
-    done = sorted((t for t in trials if t.state.is_finished() and t.datetime_complete is not None),
-                  key=lambda t: t.datetime_complete)
-    total, best, best_at, found = 0, None, None, None
-    sign = 1.0 if direction == "minimize" else -1.0
-    for t in done:
-        total += int(t.user_attrs.get("epochs_run") or len(t.intermediate_values))
-        if t.state == TrialState.COMPLETE and t.value is not None and (best is None or sign * t.value < sign * best):
-            best, best_at, found = t.value, total, t.number
-    finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in done)
-    return {"epochs": total, "finished_trials": finished, "best_trial": found, "best_found_at_epochs": best_at,
-            "best_found_after_trials": 1 + [t.number for t in done].index(found) if found is not None else None}
 
 
 def format_status(s: dict[str, Any]) -> str:

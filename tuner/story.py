@@ -40,6 +40,7 @@ from model.metric_names import METRICS
 from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_id_of, trial_id_of, write_note
 from .retry import with_retries
 from .study_config import StudyConfig
+from .trials import compute_spent
 
 __all__ = ["on_study_ready", "on_trial_complete", "on_study_done", "study_note", "trial_note", "report_images", "upload_once",
            "STORY_ATTR", "BEST_CHECKPOINT_ATTR", "TRIAL_METRICS", "FitSummary"]
@@ -135,9 +136,11 @@ def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fits
 
 def on_study_done(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, folds: list[dict[str, Any]] | None,
                   verdict: dict[str, Any] | None) -> None:
-    """Rewrite the study note with the verdict on the winner (after a worker's last trial, after confirm)."""
+    """Rewrite the study note with the verdict on the winner and the compute spent (after a worker's last
+    trial, after confirm)."""
     def tell() -> None:
-        body = study_note(cfg, prep, study_name=study.study_name, folds=folds, verdict=verdict)
+        compute = compute_spent(study.get_trials(deepcopy=False), cfg.direction)
+        body = study_note(cfg, prep, study_name=study.study_name, folds=folds, verdict=verdict, compute=compute)
         _save_note(storage_of(study), study_id_of(study), None, body)
 
     _quietly(tell, "writing the verdict into the study note")
@@ -154,7 +157,8 @@ def _quietly(fn: Callable[[], None], what: str) -> None:
 # ------------------------------------------------------------------------------------------ notes
 
 def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None,
-               folds: list[dict[str, Any]] | None = None, verdict: dict[str, Any] | None = None) -> str:
+               folds: list[dict[str, Any]] | None = None, verdict: dict[str, Any] | None = None,
+               compute: dict[str, Any] | None = None) -> str:
     """The study's markdown note: what data, which splits, which target, what is searched and how."""
     report, meta = prep.report, prep.meta
     p = cfg.data.prep
@@ -167,6 +171,10 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
 
         lines += ["## Verdict on the winner", "", "```", format_verdict(verdict), "```", "",
                   f"Method: {verdict['method']}.", ""]
+    if compute and compute.get("best_trial") is not None:
+        lines += [f"Compute so far: {compute['epochs']:,} epochs in {compute['finished_trials']} finished trials; "
+                  f"the best was found by trial {compute['best_trial']} after {compute['best_found_after_trials']} "
+                  f"trials and {compute['best_found_at_epochs']:,} epochs.", ""]
     lines += ["## Data", "",
               f"- **source**: `{cfg.data.source}`",
               f"- **tickers** ({len(tickers)}): {_short_list(tickers)}",

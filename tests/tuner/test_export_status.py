@@ -117,3 +117,43 @@ def test_export_replaces_an_existing_file_with_a_note_on_stderr(tmp_path):
     assert f"note: replacing the existing {out}" in r.stderr, r.stderr
     assert tomllib.loads(out.read_text())["result"]["trial"] == 3
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_a_trial_that_stopped_early_exports_its_best_epoch_and_fit_final_trains_that_many(study_dir, monkeypatch,
+                                                                                         tuner_cache):
+    """val_mae 0.30, 0.27, 0.28, 0.29 with patience 2: the trial stops after epoch 4 of 8, best epoch 2;
+    the run file carries best_epoch 2 and `fit --final` trains exactly 2 epochs."""
+    import model
+    from model.early_stopping import should_stop
+    from tuner.signals import StopFlag
+    from tuner.worker import run_worker
+
+    curve = [0.30, 0.27, 0.28, 0.29, 0.30, 0.31, 0.32, 0.33]
+
+    def stopping_fit(dataset, cfg, on_epoch=None, checkpoint_path=None, resume_from=None):
+        from types import SimpleNamespace
+
+        history = []
+        for epoch, mae in enumerate(curve[: cfg.epochs], 1):
+            history.append({"epoch": epoch, "val_mae": mae, "val_ic": 0.0, "val_skill_half": 0.0})
+            on_epoch(epoch, dict(history[-1]))
+            if should_stop([h["val_mae"] for h in history], cfg.patience):
+                break
+        best = min(history, key=lambda h: h["val_mae"])
+        return SimpleNamespace(history=history, best_epoch=best["epoch"], best_metrics=best, model=None,
+                               device="cpu", stopped_early=len(history) < cfg.epochs, evaluation=None)
+
+    monkeypatch.setattr(model, "fit", stopping_fit)
+    path = write_study(study_dir, n_trials=1, train={"epochs": 8, "patience": 2})
+    cfg = load_study_config(path)
+    run_worker(cfg, stop=StopFlag(), worker_index=0)
+    [t] = optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()
+    assert t.user_attrs["epochs_run"] == 4 and t.user_attrs["fold_stopped_early"] == [True]
+    out = export_best(cfg, study_dir / "best.toml").paths[0]
+    assert tomllib.loads(out.read_text())["result"]["best_epoch"] == 2
+    monkeypatch.undo()
+    r = stocktune("fit", "--config", str(out), "--final", "--out", str(study_dir / "final"), "--quiet",
+                  cwd=study_dir, env={"STOCKTUNE_CACHE": str(tuner_cache)})
+    assert r.returncode == 0, r.stderr
+    extra = json.loads((study_dir / "final" / "extra.json").read_text())
+    assert extra["final"] is True and extra["epochs"] == 2

@@ -67,7 +67,10 @@ class StorageClock:
             if isinstance(fn, type(lambda: 0)) and not name.startswith("__"):  # plain methods only
                 self._patch(RDBStorage, name, fn)
         for name in ("set_user_attrs", "last_heartbeats", "read_note", "write_note"):
-            self._patch(adapter, name, getattr(adapter, name))
+            fn = getattr(adapter, name)
+            for module in [m for k, m in sys.modules.items() if k.startswith("tuner")]:
+                if getattr(module, name, None) is fn:  # also where it was imported by name
+                    self._patch(module, name, fn)
 
     def _patch(self, owner: object, name: str, fn: object) -> None:
         self._originals.append((owner, name, fn))
@@ -101,7 +104,7 @@ def run(study_file: str, source: str, strategy: str, seed: int, n_trials: int, t
         workdir: Path, samples: int | None = None) -> dict:
     """One strategy on one dataset with one sampler seed: a fresh SQLite study, one in-process worker."""
     pruner, _, es = strategy.partition("+")
-    tag = f"{strategy.replace('+', '-')}-{seed}"
+    tag = f"{abs(hash(source)) % 10**6}-{strategy.replace('+', '-')}-{seed}"  # a fresh study per dataset too
     cfg = load_study_config(study_file, storage=f"sqlite:///{workdir}/{tag}.db", n_trials=n_trials)
     train = {**cfg.train, "patience": patience if (es or pruner == "es") else 0,
              **({"samples_per_epoch": samples} if samples else {})}

@@ -69,14 +69,17 @@ def _fail_orphans(study: optuna.Study, grace: float) -> None:
                 pass
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState, value: float | None) -> None:
-    def tell() -> None:
+def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState,
+          value: float | None) -> optuna.trial.FrozenTrial | None:
+    """Tell the result; the finished trial as stored, or None when a retried tell found it committed."""
+    def tell() -> optuna.trial.FrozenTrial | None:
         try:
-            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
+            return study.tell(trial, value if state == TrialState.COMPLETE else None, state=state,
+                              skip_if_finished=True)
         except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # a retried tell whose first attempt had committed
+            return None  # a retried tell whose first attempt had committed
 
-    with_retries(tell, "telling the trial's result")
+    return with_retries(tell, "telling the trial's result")
 
 
 def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, store: Any) -> TrialState:
@@ -103,8 +106,8 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
                 with_retries(lambda: trial.set_user_attr("fail_reason", reason[:2000]), "recording fail_reason")
             except Exception:  # noqa: BLE001
                 log.warning("could not record fail_reason of trial %d", trial.number)
-        _tell(study, trial, state, value)
-    frozen = with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the finished trial")
+        told = _tell(study, trial, state, value)
+    frozen = told or with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the finished trial")
     if state == TrialState.FAIL and objective.stop:
         # re-queue with the same params; the retry carries retry_history and resumes the checkpoint
         if frozen.state == TrialState.FAIL:

@@ -181,3 +181,18 @@ def test_a_cpu_evaluation_batch_stays_small_whatever_eval_batch_size_says():
         b = cpu_batch_size(16384, 60, 24, hidden)
         assert 64 <= b < 16384 and (b == 64 or b * 8 * 60 * (24 + hidden) <= CPU_EVAL_BYTES)
     assert cpu_batch_size(100, 60, 24, 8) == 100  # a small batch is kept
+
+
+def test_the_device_resident_training_windows_path_runs_without_a_gpu(dataset):
+    """On CUDA the training windows are copied to the device once; the meta device runs that branch here."""
+    from data_prep.ranges import RangeColumn, Ranges
+    from model.batches import TrainWindows
+
+    sp = dataset.split("train")
+    r = Ranges(np.array([0, 50]), np.array([10, 20]))
+    tw = TrainWindows(RangeColumn([sp.end_idx], r), RangeColumn([sp.target], r), torch.device("meta"))
+    end, y = tw.batch(torch.arange(5, device="meta"))
+    assert tw.size == 30 and end.shape == (5,) and end.dtype == torch.int64 and y.dtype == torch.float32
+    cpu = TrainWindows(RangeColumn([sp.end_idx], r), RangeColumn([sp.target], r), torch.device("cpu"))
+    end, y = cpu.batch(torch.tensor([0, 10, 29], dtype=torch.int32))
+    assert end.tolist() == [int(sp.end_idx[0]), int(sp.end_idx[50]), int(sp.end_idx[69])]

@@ -83,7 +83,8 @@ class FoldPlan:
         parts = (dataset.split("train"), dataset.split("val"))
 
         def part(r: Ranges) -> SplitArrays:
-            return SplitArrays(*(RangeColumn([getattr(p, k) for p in parts], r) for k in ("end_idx", "target", "ret")))
+            return SplitArrays(*(RangeColumn([getattr(p, k) for p in parts], r, ascending=k == "end_idx")
+                                 for k in ("end_idx", "target", "ret")))
 
         splits = {**dataset.splits, "train": part(f.train), "val": part(f.val)}
         return dataclasses.replace(dataset, splits=splits)

@@ -54,7 +54,10 @@ class Ranges:
 class RangeColumn(NDArrayOperatorsMixin):
     """The elements of ``parts`` (1-D arrays taken end to end) at the positions of ``ranges``, read on demand."""
 
-    def __init__(self, parts: Sequence[Any], ranges: Ranges) -> None:
+    def __init__(self, parts: Sequence[Any], ranges: Ranges, ascending: bool = False) -> None:
+        # ascending: every part is sorted (a fold's end rows: FoldPlan checked it), so min and max come
+        # from the ranges' ends in O(ranges) instead of a pass over every window
+        self.ascending = ascending
         self.parts = list(parts)
         self.bounds = np.cumsum([0] + [len(p) for p in self.parts])  # part k covers bounds[k] .. bounds[k+1]-1
         self.ranges = ranges
@@ -106,9 +109,13 @@ class RangeColumn(NDArrayOperatorsMixin):
             yield self.take(np.arange(lo, min(lo + CHUNK, self.size)))
 
     def min(self) -> Any:
+        if self.ascending:
+            return self._gather(self.ranges.starts).min()
         return min(c.min() for c in self.chunks())
 
     def max(self) -> Any:
+        if self.ascending:
+            return self._gather(self.ranges.starts + self.ranges.counts - 1).max()
         return max(c.max() for c in self.chunks())
 
     def mean(self) -> float:

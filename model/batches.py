@@ -75,9 +75,16 @@ class TrainWindows:
 
 
 def epoch_order(seed: int, epoch: int, n: int, k: int) -> np.ndarray:
-    """The first ``k`` of a permutation of ``n`` training windows for ``epoch``: exactly
-    ``default_rng([seed, epoch]).permutation(n)[:k]`` (the same draws), in int32 when n fits, which
-    halves the per-epoch buffer (21 MB instead of 42 MB for 5.2M windows)."""
+    """Positions of the ``k`` training windows of ``epoch``, in order: a uniform random k-subset of the
+    ``n`` windows, from a generator seeded with (seed, epoch) (so a resumed run draws the same).
+
+    With k < n it draws O(k) numbers (``Generator.choice``: Floyd's algorithm, or a shuffle of the last
+    k of an arange when k > n / 50), not a permutation of every window: at full size, 200,000 of 5.2M
+    windows cost ~25 ms per epoch instead of ~270 ms, and hold k int64 instead of n. With k = n it is
+    ``permutation(n)`` in int32 (half the buffer, the same draws)."""
+    rng = np.random.default_rng([seed, epoch])
+    if k < n:
+        return rng.choice(n, k, replace=False)
     order = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
-    np.random.default_rng([seed, epoch]).shuffle(order)
-    return order[:k]
+    rng.shuffle(order)
+    return order

@@ -58,3 +58,9 @@ def test_concat_columns_copies_nothing(parts):
     nested = concat_columns([RangeColumn(parts, _ranges()), parts[1]])  # a fold's column, then another split
     np.testing.assert_array_equal(np.asarray(nested), np.concatenate([np.concatenate(parts)[_ranges().to_array()],
                                                                       parts[1]]))
+
+
+def test_an_ascending_column_finds_min_and_max_from_its_ranges(parts):
+    col = RangeColumn(parts, _ranges(), ascending=True)
+    copy = np.concatenate(parts)[_ranges().to_array()]
+    assert col.min() == copy.min() and col.max() == copy.max()

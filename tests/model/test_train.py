@@ -148,10 +148,13 @@ def test_device_auto_resolves_and_a_missing_cuda_is_an_input_error():
             model.resolve_device("cuda:0")
 
 
-def test_the_epoch_order_is_the_permutation_it_always_was():
-    for n, k in ((1, 1), (1000, 300), (12_345, 12_345)):
-        expected = np.random.default_rng([7, 3]).permutation(n)[:k]
-        np.testing.assert_array_equal(epoch_order(7, 3, n, k), expected)
+def test_the_epoch_order_draws_k_distinct_windows_reproducibly():
+    for n, k in ((1, 1), (1000, 300), (100_000, 100), (12_345, 12_345)):
+        order = epoch_order(7, 3, n, k)
+        assert order.shape == (k,) and np.unique(order).size == k and 0 <= order.min() and order.max() < n
+        np.testing.assert_array_equal(order, epoch_order(7, 3, n, k))  # a resumed run draws the same
+        assert not np.array_equal(order, epoch_order(7, 4, n, k)) or k == 1
+    np.testing.assert_array_equal(epoch_order(7, 3, 500, 500), np.random.default_rng([7, 3]).permutation(500))
 
 
 def test_a_fold_read_through_its_ranges_trains_like_its_copied_windows(tmp_path):

@@ -25,6 +25,7 @@ each step.
     python bench/scale.py                                   # both parts on the full-size market (~10 min, 2 cores)
     python bench/scale.py --parts workers --workers 1,2     # fewer worker counts
     python bench/scale.py --source synthetic:tickers=100,days=1500,seed=7 --out runs/bench-scale-small  # a smoke run
+    python bench/scale.py --device cuda --workers-per-gpu 2 --workers 1,2,4   # on a GPU machine (never run so far)
 
 Run it alone on the machine (the project's benchmarks share a lock: `flock /tmp/stocktune-bench.lock`).
 """
@@ -199,7 +200,7 @@ def study_copy(path: Path, out: Path, source: str, n_trials: int, args: argparse
     doc.update(name=name, storage=f"sqlite:///{out}/study.db", artifacts=str(out / "artifacts"), n_trials=n_trials)
     doc["data"]["source"] = source
     doc["train"].update(epochs=args.epochs, samples_per_epoch=args.samples, val_samples=args.val_samples,
-                        device="cpu")
+                        device=args.device)
     doc["search"].update(hidden_dim={"choices": [16, 32]}, num_layers={"low": 1, "high": 2},
                          batch_size={"choices": [256, 512]}, conv_channels={"choices": [0, 16]})
     doc.setdefault("worker", {})["stagger_seconds"] = 2
@@ -292,7 +293,8 @@ def launch_run(n: int, args: argparse.Namespace, cache: Path, ds: Path, out: Pat
     probes: list[dict[str, float]] = []
     t0 = time.perf_counter()
     with open(out / "launch.log", "wb") as fh:
-        p = subprocess.Popen(stocktune("launch", str(study), "--workers", str(n), "--threads", "1"), cwd=ROOT,
+        gpu = ["--workers-per-gpu", str(args.workers_per_gpu)] if args.device != "cpu" else []
+        p = subprocess.Popen(stocktune("launch", str(study), "--workers", str(n), "--threads", str(args.threads), *gpu), cwd=ROOT,
                              env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with Sampler(p.pid, "worker", "features.npy") as sampler:
@@ -510,6 +512,10 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--samples", type=int, default=2048, help="samples_per_epoch")
     ap.add_argument("--val-samples", type=int, default=10000)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per worker (default 1)")
+    ap.add_argument("--device", default="cpu", help="[train] device of the study copies (default cpu; the figures "
+                    "in bench/README.md are CPU only)")
+    ap.add_argument("--workers-per-gpu", type=int, default=1, help="with --device cuda: launch --workers-per-gpu")
     ap.add_argument("--no-reference", dest="reference", action="store_false", help="skip the tiny-market worker")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-scale"), help="work directory (emptied first)")
     args = ap.parse_args()

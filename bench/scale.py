@@ -55,6 +55,7 @@ import tomli_w
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "studies" / "krx_scale.toml"
+CODE = ROOT  # the checkout whose `stocktune` every command runs (--code-root: an older copy, for "before")
 TINY = "synthetic:tickers=20,days=4200,seed=7"  # the reference market: same calendar, 1% of the rows
 TARGET_SHARE = 0.15  # P2: private memory an extra worker may add, as a share of the dataset's size
 TARGET_ATTACH_S = 1.0
@@ -89,7 +90,7 @@ def maps_file(pid: int, name: str) -> bool:
 
 def child_env(cache: Path) -> dict[str, str]:
     env = {**os.environ, "STOCKTUNE_CACHE": str(cache), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+           "PYTHONPATH": os.pathsep.join([str(CODE), *filter(None, [os.environ.get("PYTHONPATH")])])}
     env.pop("STOCKTUNE_STORAGE", None)
     env.pop("STOCKTUNE_ARTIFACTS", None)
     return env
@@ -103,7 +104,7 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> dict[str, An
     """Run to the end: wall time, exit code and peak RSS (ru_maxrss of the process and its reaped children)."""
     t0 = time.perf_counter()
     with open(log, "wb") as fh:
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(cmd, cwd=CODE, env=env, stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": time.perf_counter() - t0, "rc": p.returncode, "peak_rss_mb": usage.ru_maxrss / 1024,
@@ -178,12 +179,17 @@ class Sampler:
                         "last_anon_mb": ss[-1]["anon"], "median_anon_mb": statistics.median(s["anon"] for s in ss),
                         "peak_pss_mb": max(s["pss"] for s in ss), "peak_rss_mb": max(s["rss"] for s in ss),
                         "peak_uss_mb": max(s["uss"] for s in ss), "samples": len(ss)}
-        # USS is private memory only while every live worker maps the dataset file (else a file page
-        # mapped by one process alone counts in its USS): only ticks with >= 2 workers, all mapping it
-        shared = [t for t in self.ticks if len(t["workers"]) >= 2 and all(s["maps"] for s in t["workers"].values())]
+        # USS is private memory only where every page of the dataset one worker maps is mapped by another
+        # too (a file page mapped by one process alone counts in its USS): never with one worker, and not
+        # early on (random windows reach every page only after a while). So: the USS of the last tick at
+        # which all workers were alive and mapping the file, next to the Anonymous of that tick.
+        n = len(per)
+        shared = [t for t in self.ticks if n >= 2 and len(t["workers"]) == n
+                  and all(s["maps"] for s in t["workers"].values())]
         for pid in per:
-            u = [t["workers"][pid]["uss"] for t in shared if pid in t["workers"]]
-            per[pid]["peak_uss_shared_mb"] = max(u) if u else None
+            last = shared[-1]["workers"][pid] if shared else None
+            per[pid]["uss_all_mapping_mb"] = last["uss"] if last else None
+            per[pid]["anon_all_mapping_mb"] = last["anon"] if last else None
         totals = [sum(s["pss"] for s in t["workers"].values()) for t in self.ticks]
         anon_totals = [sum(s["anon"] for s in t["workers"].values()) for t in self.ticks]
         return {"per_worker": per, "peak_total_pss_mb": max(totals, default=0.0),
@@ -253,7 +259,7 @@ for line in open("/proc/self/smaps_rollup"):
 
 
 def attach_probe(ds: Path, env: dict[str, str]) -> dict[str, float]:
-    r = subprocess.run([sys.executable, "-c", ATTACH_PROBE, str(ds)], cwd=ROOT, env=env, capture_output=True,
+    r = subprocess.run([sys.executable, "-c", ATTACH_PROBE, str(ds)], cwd=CODE, env=env, capture_output=True,
                        text=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
@@ -261,7 +267,7 @@ def attach_probe(ds: Path, env: dict[str, str]) -> dict[str, float]:
 
 
 def bare_import(env: dict[str, str]) -> float:
-    r = subprocess.run([sys.executable, "-c", BARE_IMPORT], cwd=ROOT, env=env, capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", BARE_IMPORT], cwd=CODE, env=env, capture_output=True, text=True,
                        timeout=300, check=True)
     return float(re.search(r"Anonymous:\s+(\d+)", r.stdout).group(1)) / 1024
 
@@ -294,7 +300,7 @@ def launch_run(n: int, args: argparse.Namespace, cache: Path, ds: Path, out: Pat
     t0 = time.perf_counter()
     with open(out / "launch.log", "wb") as fh:
         gpu = ["--workers-per-gpu", str(args.workers_per_gpu)] if args.device != "cpu" else []
-        p = subprocess.Popen(stocktune("launch", str(study), "--workers", str(n), "--threads", str(args.threads), *gpu), cwd=ROOT,
+        p = subprocess.Popen(stocktune("launch", str(study), "--workers", str(n), "--threads", str(args.threads), *gpu), cwd=CODE,
                              env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with Sampler(p.pid, "worker", "features.npy") as sampler:
@@ -385,7 +391,7 @@ def part_tune(args: argparse.Namespace, out: Path, cache: Path) -> dict[str, Any
         if step == "tune":
             t0 = time.perf_counter()
             with open(out / "tune.log", "wb") as fh:
-                p = subprocess.Popen(stocktune(*cmd), cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+                p = subprocess.Popen(stocktune(*cmd), cwd=CODE, env=env, stdout=fh, stderr=subprocess.STDOUT)
                 with Sampler(p.pid, "worker", "features.npy") as sampler:
                     _, status, usage = os.wait4(p.pid, 0)
             p.returncode = os.waitstatus_to_exitcode(status)
@@ -407,7 +413,7 @@ def part_tune(args: argparse.Namespace, out: Path, cache: Path) -> dict[str, Any
     t0 = time.perf_counter()
     log = out / "dashboard.log"
     with open(log, "wb") as fh:
-        d = subprocess.Popen(stocktune("dashboard", str(study), "--port", "0"), cwd=ROOT, env=env, stdout=fh,
+        d = subprocess.Popen(stocktune("dashboard", str(study), "--port", "0"), cwd=CODE, env=env, stdout=fh,
                              stderr=subprocess.STDOUT, start_new_session=True)
     try:
         port = None
@@ -460,12 +466,13 @@ def report(res: dict[str, Any]) -> None:
               f"{w['dataset']['bytes_features'] / MB:,.0f} MB); P2 budget {TARGET_SHARE:.0%} = {budget:.0f} MB per extra worker")
         print(f"prep: {w['prep']['wall_s']:.1f} s wall, peak RSS {w['prep']['peak_rss_mb']:,.0f} MB (load {w['prep']['load']})")
         print(f"bare import: {base:.0f} MB anonymous" + (f"; 1 worker on the tiny market peaks at {ref:.0f} MB" if ref else ""))
-        print("workers | private (Anonymous) peak per worker, MB | - bare import | - tiny-market worker | USS peak "
-              "(all mapping) | PSS peak | total PSS | attach (load+batch / +all pages) | first trial | trials/h | load")
+        print("workers | private (Anonymous) peak per worker, MB | - bare import | - tiny-market worker | USS (Anonymous) "
+              "last all mapping | PSS peak | total PSS | attach (load+batch / +all pages) | first trial | trials/h | load")
         for r in w["runs"]:
             ws = list(r["per_worker"].values())
             anon = [x["peak_anon_mb"] for x in ws]
-            uss = [x["peak_uss_shared_mb"] for x in ws if x["peak_uss_shared_mb"] is not None]
+            uss = [f"{x['uss_all_mapping_mb']:.0f} ({x['anon_all_mapping_mb']:.0f})" for x in ws
+                   if x["uss_all_mapping_mb"] is not None]
             att = r["attach"]
             a1 = statistics.median(a["attach_s"] for a in att) if att else float("nan")
             a2 = statistics.median(a["attach_touch_all_s"] for a in att) if att else float("nan")
@@ -474,7 +481,7 @@ def report(res: dict[str, Any]) -> None:
             print(f"{r['workers']} | {'/'.join(f'{a:.0f}' for a in anon)} | "
                   f"{'/'.join(f'{a - base:.0f}' for a in anon)} | "
                   f"{'/'.join(f'{a - ref:.0f}' for a in anon) if ref else '-'} | "
-                  f"{'/'.join(f'{u:.0f}' for u in uss) if uss else '- (one mapper)'} | "
+                  f"{'/'.join(uss) if uss else '- (one mapper)'} | "
                   f"{'/'.join(f'{p:.0f}' for p in pss)} | {r['peak_total_pss_mb']:.0f} | "
                   f"{a1:.3f} / {a2:.3f} s | {statistics.median(lat) if lat else float('nan'):.1f} s | "
                   f"{r['trials_per_hour']:.0f} ({r['finished']} in {r['wall_s']:.0f} s) | "
@@ -518,7 +525,11 @@ def main() -> int:
     ap.add_argument("--workers-per-gpu", type=int, default=1, help="with --device cuda: launch --workers-per-gpu")
     ap.add_argument("--no-reference", dest="reference", action="store_false", help="skip the tiny-market worker")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-scale"), help="work directory (emptied first)")
+    ap.add_argument("--code-root", default=None, help="run the `stocktune` of another checkout (e.g. an older "
+                    "copy from `git archive`, for a before/after); the study file and this script stay these")
     args = ap.parse_args()
+    global CODE
+    CODE = Path(args.code_root).resolve() if args.code_root else ROOT
     args.workers = [int(x) for x in args.workers.split(",")]
     parts = set(args.parts.split(","))
     out = Path(args.out).resolve()
@@ -529,7 +540,7 @@ def main() -> int:
     res: dict[str, Any] = {"source": args.source, "date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"),
                            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                                       f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.platform()}",
-                           "settings": {k: v for k, v in vars(args).items() if k != "out"}}
+                           "code": str(CODE), "settings": {k: v for k, v in vars(args).items() if k != "out"}}
     print(f"bench/scale.py {res['date']} on {res['machine']}; load {load()}", flush=True)
     if "workers" in parts:
         res["workers"] = part_workers(args, out, cache)

@@ -24,8 +24,9 @@ from torch import nn
 
 from common.errors import InputError
 from data_prep.dataset import PreparedDataset
+from data_prep.ranges import concat_columns
 
-from .batches import check_windows, feature_tensor, gather_windows
+from .batches import TrainWindows, check_windows, epoch_order, feature_tensor, gather_windows
 from .checkpoint import load_checkpoint, save_atomic
 from .config import TrainConfig
 from .early_stopping import should_stop
@@ -154,16 +155,16 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
     for s in (*cfg.train_splits, *([cfg.eval_split] if cfg.eval_split else [])):
         dataset.split(s)  # InputError naming the split when it is missing
         check_windows(dataset, s)
-    tr_end = np.concatenate([np.asarray(dataset.split(s).end_idx, np.int64) for s in cfg.train_splits])
-    tr_tgt = np.concatenate([np.asarray(dataset.split(s).target, np.float32) for s in cfg.train_splits])
-    if tr_end.size == 0:
+    # no copy of the training windows: the split arrays (or a fold's ranges over them), read per batch
+    tr_end = concat_columns([dataset.split(s).end_idx for s in cfg.train_splits])
+    tr_tgt = concat_columns([dataset.split(s).target for s in cfg.train_splits])
+    if len(tr_end) == 0:
         raise InputError(f"train_splits={list(cfg.train_splits)} of {dataset.path} hold no windows; "
                          "use more data or a shorter look_back.")
     train_mean = float(tr_tgt.mean())
     feats = feature_tensor(dataset, device)  # CUDA: resident on the device, gathered there
-    tr_end_t = torch.from_numpy(tr_end).to(device)
-    tr_tgt_t = torch.from_numpy(tr_tgt).to(device)
-    n_per_epoch = min(cfg.samples_per_epoch or tr_end.size, tr_end.size)
+    train = TrainWindows(tr_end, tr_tgt, device)
+    n_per_epoch = min(cfg.samples_per_epoch or train.size, train.size)
     steps_per_epoch = math.ceil(n_per_epoch / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     L = dataset.look_back
@@ -176,9 +177,9 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         sel = np.arange(len(sp))
         if cfg.val_samples is not None and cfg.val_samples < len(sp):
             sel = np.sort(np.random.default_rng(_VAL_SUBSET_SEED).choice(len(sp), cfg.val_samples, replace=False))
-        ev_end = np.asarray(sp.end_idx, np.int64)[sel]
-        ev = (torch.from_numpy(ev_end).to(device), np.asarray(sp.target, np.float32)[sel],
-              np.asarray(dataset.date)[ev_end])
+        ev_end = np.asarray(sp.end_idx[sel], np.int64)  # only the chosen windows are read
+        ev = (torch.from_numpy(ev_end).to(device), np.asarray(sp.target[sel], np.float32),
+              np.asarray(dataset.date[ev_end]))
 
     # ---- model, optimizer, state ---------------------------------------------------------------
     net = build_network(cfg, dataset.n_features).to(device)
@@ -206,8 +207,7 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         net.train()
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(tr_end.size)[:n_per_epoch]
-        order_t = torch.from_numpy(order).to(device)
+        order_t = torch.from_numpy(epoch_order(cfg.seed, epoch, train.size, n_per_epoch)).to(device)
         loss_sum = torch.zeros((), device=device)
         lr = cfg.learning_rate
         for b in range(steps_per_epoch):
@@ -217,8 +217,8 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
                 group["lr"] = lr
             # 2) batch: one gather from the feature matrix
             idx = order_t[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-            x = gather_windows(feats, tr_end_t[idx], L)  # [B, L, F]
-            y = tr_tgt_t[idx]
+            end, y = train.batch(idx)
+            x = gather_windows(feats, end, L)  # [B, L, F]
             # 3) forward / backward
             with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else nullcontext():
                 pred = net(x)

@@ -12,6 +12,7 @@ import model
 from common.errors import InputError
 from data_prep.dataset import PreparedDataset, SplitArrays
 from model import TIMING_KEYS, NonFiniteLoss, fit, load_model, predict, save_model
+from model.batches import epoch_order
 
 
 # threads=2 makes a GRU train through the fused layers, threads=1 through nn.GRU (see network.py)
@@ -145,3 +146,56 @@ def test_device_auto_resolves_and_a_missing_cuda_is_an_input_error():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="device"):
             model.resolve_device("cuda:0")
+
+
+def test_the_epoch_order_draws_k_distinct_windows_reproducibly():
+    for n, k in ((1, 1), (1000, 300), (100_000, 100), (12_345, 12_345)):
+        order = epoch_order(7, 3, n, k)
+        assert order.shape == (k,) and np.unique(order).size == k and 0 <= order.min() and order.max() < n
+        np.testing.assert_array_equal(order, epoch_order(7, 3, n, k))  # a resumed run draws the same
+        assert not np.array_equal(order, epoch_order(7, 4, n, k)) or k == 1
+    np.testing.assert_array_equal(epoch_order(7, 3, 500, 500), np.random.default_rng([7, 3]).permutation(500))
+
+
+def test_a_fold_read_through_its_ranges_trains_like_its_copied_windows(tmp_path):
+    """The trainer reads a fold's windows per batch through the split arrays (no copy); the result is the
+    fit of the same windows copied into arrays: same order, same batches, same metrics."""
+    from data_prep.config import PrepConfig
+    from data_prep.folds import FoldConfig, plan_folds
+    from data_prep.pipeline import prepare
+
+    ds = prepare("synthetic:tickers=8,days=900,seed=2", PrepConfig(look_back=20, look_ahead=5), tmp_path).dataset()
+    lazy = plan_folds(ds, FoldConfig(folds=2)).dataset(ds, 1)
+    copied = PreparedDataset.from_arrays(ds.features, ds.ticker, ds.date, {
+        s: SplitArrays(*(np.asarray(getattr(lazy.split(s), k)) for k in ("end_idx", "target", "ret")))
+        for s in ("train", "val")}, ds.meta)
+    cfg = tiny_cfg(epochs=2, val_samples=200)
+    a, b = fit(lazy, cfg), fit(copied, cfg)
+    for ha, hb in zip(a.history, b.history):
+        assert ha["train_loss"] == hb["train_loss"] and ha["val_mae"] == hb["val_mae"]
+        assert ha["val_skill_mean"] == pytest.approx(hb["val_skill_mean"], rel=1e-5)  # train mean: float64 vs float32 sum
+    np.testing.assert_array_equal(a.evaluation.end_idx, b.evaluation.end_idx)
+
+
+def test_a_cpu_evaluation_batch_stays_small_whatever_eval_batch_size_says():
+    from model.inference import CPU_EVAL_BYTES, cpu_batch_size
+
+    for hidden in (8, 64, 1024):
+        b = cpu_batch_size(16384, 60, 24, hidden)
+        assert 64 <= b < 16384 and (b == 64 or b * 8 * 60 * (24 + hidden) <= CPU_EVAL_BYTES)
+    assert cpu_batch_size(100, 60, 24, 8) == 100  # a small batch is kept
+
+
+def test_the_device_resident_training_windows_path_runs_without_a_gpu(dataset):
+    """On CUDA the training windows are copied to the device once; the meta device runs that branch here."""
+    from data_prep.ranges import RangeColumn, Ranges
+    from model.batches import TrainWindows
+
+    sp = dataset.split("train")
+    r = Ranges(np.array([0, 50]), np.array([10, 20]))
+    tw = TrainWindows(RangeColumn([sp.end_idx], r), RangeColumn([sp.target], r), torch.device("meta"))
+    end, y = tw.batch(torch.arange(5, device="meta"))
+    assert tw.size == 30 and end.shape == (5,) and end.dtype == torch.int64 and y.dtype == torch.float32
+    cpu = TrainWindows(RangeColumn([sp.end_idx], r), RangeColumn([sp.target], r), torch.device("cpu"))
+    end, y = cpu.batch(torch.tensor([0, 10, 29], dtype=torch.int32))
+    assert end.tolist() == [int(sp.end_idx[0]), int(sp.end_idx[50]), int(sp.end_idx[69])]

@@ -124,10 +124,11 @@ def check_sqlite_writable(path: Path) -> None:
     if path.exists():
         if not path.is_file():
             raise InputError(f"the SQLite storage {path} exists and is not a file; {hint}.")
-        try:
-            os.close(os.open(path, os.O_RDWR))
-        except OSError as e:
-            raise InputError(f"the SQLite storage {path} cannot be opened for writing ({e.strerror}); {hint}.") from None
+        # never open() the database file itself: closing any descriptor of it drops every POSIX lock this
+        # process holds on it, including the shared lock of a live SQLite connection, and another
+        # process may then checkpoint and delete the WAL under it (duplicate trials, a corrupt file)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise InputError(f"the SQLite storage {path} cannot be opened for writing (permission denied); {hint}.")
         where = path.parent
     else:
         where = path.parent

@@ -53,13 +53,14 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class PrunerConfig:
-    """[pruner]: median by default; epochs are the pruning steps."""
+    """[pruner]: successive halving by default (bench/study.py: with early stopping it trains about 0.4 of
+    the epochs of no pruning, the cheapest of the strategies measured); epochs are the pruning steps."""
 
-    name: str = "median"
+    name: str = "successive_halving"
     n_startup_trials: int = 5  # median: trials that are never pruned
     n_warmup_steps: int = 2  # median: epochs before a trial can be pruned
     interval_steps: int = 1
-    min_resource: int | None = None  # successive_halving / hyperband: None = auto
+    min_resource: int | None = None  # successive_halving: None = a tenth of the steps; hyperband: None = 1
     reduction_factor: int = 3
     max_resource: int | None = None  # hyperband: None = [train].epochs
 

@@ -9,7 +9,7 @@ from _study import REPO, stocktune
 
 from common.errors import InputError
 from tuner.space import DEFAULT_SPACE, Choice, Fixed, FloatRange, IntRange
-from tuner.study_config import load_study_config
+from tuner.study_config import PrunerConfig, load_study_config
 
 BASE = {"name": "x", "n_trials": 3, "data": {"source": "sample"}, "train": {"epochs": 2}}
 
@@ -40,13 +40,27 @@ def test_shipped_studies_load():
     assert krx.train["samples_per_epoch"] >= 100_000
 
 
+def test_the_shipped_studies_use_the_measured_default_search_strategy():
+    """bench/study.py chose successive halving with early stopping; the studies, the bare default and
+    the docs must say the same thing, or a user reads one strategy and runs another."""
+    default = PrunerConfig().name
+    docs = (REPO / "docs/tuning.md").read_text()
+    assert f'"{default}" (default' in docs
+    for name in ("sample.toml", "krx_scale.toml"):
+        cfg = load_study_config(REPO / "studies" / name)
+        assert cfg.pruner.name == default, name
+        assert cfg.train.get("patience", 0) > 0, f"{name}: early stopping off"
+        assert cfg.validation.folds == "auto" or cfg.validation.folds > 1, f"{name}: one validation window"
+        assert cfg.confirm is not None, f"{name}: no [confirm]"
+
+
 def test_defaults(tmp_path):
     cfg = load_study_config(write(tmp_path, BASE))
     assert cfg.storage == "sqlite:///runs/x/study.db"
     assert cfg.artifacts == Path("runs/x/artifacts")
     assert cfg.direction == "minimize" and cfg.metric == "val_mae"
     assert cfg.sampler.name == "tpe" and cfg.sampler.multivariate and cfg.sampler.constant_liar
-    assert cfg.pruner.name == "median"
+    assert cfg.pruner.name == "successive_halving"
     # the default space, with the exact Optuna param names the dashboard shows
     assert set(cfg.search) == set(DEFAULT_SPACE)
     assert cfg.search["hidden_dim"] == IntRange(16, 512, log=True)
@@ -137,3 +151,29 @@ def test_cli_password_masked_in_errors(tmp_path):
     assert r.returncode == 2 and "hunter2" not in r.stdout + r.stderr
     r = stocktune("status", str(write(tmp_path, merged(storage="mysql://bob:hunter2@h/db"))), cwd=tmp_path, timeout=120)
     assert r.returncode == 2 and "hunter2" not in r.stdout + r.stderr and "***" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("folds, first", [(1, 1), (3, 3)])
+def test_successive_halving_first_cuts_after_a_tenth_of_the_trial(tmp_path, folds, first):
+    """The rung schedule measured on one fold (first cut after 1 of 10 epochs) keeps its proportion on
+    several folds, instead of cutting after the first epoch of fold 1."""
+    import optuna
+
+    from tuner.strategy import make_pruner
+
+    cfg = load_study_config(write(tmp_path, {**BASE, "train": {"epochs": 10}}))
+    study = optuna.create_study(pruner=make_pruner(cfg, folds))
+    for value in (0.1, 0.2):  # two finished trials that were good at every step
+        done = study.ask()
+        for step in range(1, 10 * folds + 1):
+            done.report(value, step)
+            done.should_prune()  # records the trial's value at each rung it passes
+        study.tell(done, value)
+    bad = study.ask()
+    pruned_at = None
+    for step in range(1, 10 * folds + 1):
+        bad.report(9.0, step)
+        if bad.should_prune():
+            pruned_at = step
+            break
+    assert pruned_at == first

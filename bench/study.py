@@ -108,8 +108,9 @@ def run(study_file: str, source: str, strategy: str, seed: int, n_trials: int, t
     cfg = load_study_config(study_file, storage=f"sqlite:///{workdir}/{tag}.db", n_trials=n_trials)
     train = {**cfg.train, "patience": patience if (es or pruner == "es") else 0,
              **({"samples_per_epoch": samples} if samples else {})}
-    pcfg = PrunerConfig(name="none" if pruner in ("none", "es") else pruner,
-                        **{k: getattr(cfg.pruner, k) for k in ("n_startup_trials", "n_warmup_steps")})
+    name = "none" if pruner in ("none", "es") else pruner
+    pcfg = PrunerConfig(name=name, n_warmup_steps=cfg.pruner.n_warmup_steps,  # the bare pruners, as measured
+                        n_startup_trials=cfg.pruner.n_startup_trials if name == "median" else None)
     cfg = dataclasses.replace(cfg, name=f"bench-{tag}", timeout=None, artifacts=workdir / f"artifacts-{tag}",
                               train=train, pruner=pcfg, validation=FoldConfig(folds=1), confirm=None,
                               sampler=dataclasses.replace(cfg.sampler, seed=seed),

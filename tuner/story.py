@@ -57,7 +57,7 @@ TRIAL_METRICS: tuple[str, ...] = tuple(METRICS)
 # the pruner settings that matter for each pruner (the others are defaults it ignores)
 _PRUNER_KEYS = {
     "median": ("n_startup_trials", "n_warmup_steps", "interval_steps"),
-    "successive_halving": ("min_resource", "reduction_factor"),
+    "successive_halving": ("min_resource", "reduction_factor", "n_startup_trials"),
     "hyperband": ("min_resource", "max_resource", "reduction_factor"),
     "none": (),
 }

@@ -10,7 +10,7 @@ import warnings
 
 import optuna
 
-from .pruning import FoldPercentilePruner
+from .pruning import FoldPercentilePruner, StartupTrials
 from .study_config import StudyConfig
 
 __all__ = ["make_sampler", "make_pruner", "first_rung"]
@@ -55,9 +55,10 @@ def make_pruner(cfg: StudyConfig, n_folds: int = 1) -> optuna.pruners.BasePruner
         return FoldPercentilePruner(cfg.steps_per_fold, 50.0, n_startup_trials=p.n_startup_trials,
                                     n_warmup_steps=p.n_warmup_steps, interval_steps=p.interval_steps)
     if p.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource or first_rung(cfg, n_folds),
-                                                      reduction_factor=p.reduction_factor)
-    if p.name == "hyperband":
+        pruner: optuna.pruners.BasePruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.min_resource or first_rung(cfg, n_folds), reduction_factor=p.reduction_factor)
+        return StartupTrials(pruner, p.n_startup_trials) if p.n_startup_trials else pruner
+    if p.name == "hyperband":  # not wrapped: TPE recognises a HyperbandPruner to sample per bracket
         return optuna.pruners.HyperbandPruner(min_resource=p.min_resource or 1,
                                               max_resource=p.max_resource or cfg.steps_per_fold * n_folds,
                                               reduction_factor=p.reduction_factor)

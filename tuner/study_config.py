@@ -57,7 +57,8 @@ class PrunerConfig:
     the epochs of no pruning, the cheapest of the strategies measured); epochs are the pruning steps."""
 
     name: str = "successive_halving"
-    n_startup_trials: int = 5  # median: trials that are never pruned
+    n_startup_trials: int | None = None  # median, successive_halving: COMPLETE trials before any pruning
+                                         # (None: 5 for median, 0 for successive_halving)
     n_warmup_steps: int = 2  # median: epochs before a trial can be pruned
     interval_steps: int = 1
     min_resource: int | None = None  # successive_halving: None = a tenth of the steps; hyperband: None = 1
@@ -66,7 +67,10 @@ class PrunerConfig:
 
     def __post_init__(self) -> None:
         check(self.name in PRUNERS, f"name must be one of {PRUNERS}, but got name={self.name!r}.")
-        check(self.n_startup_trials >= 0, f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
+        check(self.n_startup_trials is None or self.n_startup_trials >= 0,
+              f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
+        if self.n_startup_trials is None:
+            object.__setattr__(self, "n_startup_trials", 5 if self.name == "median" else 0)
         check(self.n_warmup_steps >= 0, f"n_warmup_steps must be >= 0, but got n_warmup_steps={self.n_warmup_steps}.")
         check(self.interval_steps >= 1, f"interval_steps must be >= 1, but got interval_steps={self.interval_steps}.")
         check(self.min_resource is None or self.min_resource >= 1,

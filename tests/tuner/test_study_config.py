@@ -177,3 +177,24 @@ def test_successive_halving_first_cuts_after_a_tenth_of_the_trial(tmp_path, fold
             pruned_at = step
             break
     assert pruned_at == first
+
+
+def test_successive_halving_prunes_nothing_until_its_startup_trials_are_complete(tmp_path):
+    import optuna
+
+    from tuner.strategy import make_pruner
+
+    doc = {**BASE, "train": {"epochs": 10}, "pruner": {"name": "successive_halving", "n_startup_trials": 2}}
+    study = optuna.create_study(pruner=make_pruner(load_study_config(write(tmp_path, doc)), 1))
+
+    def bad_trial_prunes() -> bool:
+        t = study.ask()
+        for step in range(1, 11):
+            t.report(9.0 if t.number else 0.1, step)
+            if t.should_prune():
+                study.tell(t, state=optuna.trial.TrialState.PRUNED)
+                return True
+        study.tell(t, 9.0 if t.number else 0.1)
+        return False
+
+    assert [bad_trial_prunes() for _ in range(3)] == [False, False, True]

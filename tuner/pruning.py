@@ -75,10 +75,12 @@ class StartupTrials(BasePruner):
     def __init__(self, inner: BasePruner, n_startup_trials: int) -> None:
         self.inner = inner
         self.n_startup_trials = n_startup_trials
+        self._armed = n_startup_trials <= 0  # COMPLETE trials never go away: once armed, stay armed
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        verdict = self.inner.prune(study, trial)
-        if self.n_startup_trials <= 0:
-            return verdict
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return verdict and len(complete) >= self.n_startup_trials
+        if not self.inner.prune(study, trial):
+            return False
+        if not self._armed:  # read the storage only when the inner pruner would cut
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._armed = len(complete) >= self.n_startup_trials
+        return self._armed

@@ -107,6 +107,14 @@ class Processes:
             t.join(10)
         return codes
 
+    def finish(self, timeout: float) -> tuple[list[int], str]:
+        """Wait for every process (then stop any left, as ``close``): their exit codes and whole output."""
+        try:
+            codes = self.wait(timeout)
+        finally:
+            self.close()
+        return codes, self.text()
+
     def wait_until(self, cond, timeout: float, what: str, every: float = 0.2) -> None:
         """Poll ``cond`` until true; fail at once (with the logs) if a process exits before that."""
         deadline = time.monotonic() + timeout

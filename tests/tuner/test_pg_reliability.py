@@ -82,11 +82,7 @@ def test_four_concurrent_workers_lose_and_duplicate_nothing(postgres_url, cache,
     n_trials, n_workers = 8, 4
     study_file = _write(tmp_path, "four", postgres_url, n_trials=n_trials, epochs=2, samples=256)
     workers = _workers(study_file, n_workers, cache)
-    try:
-        codes = workers.wait(300)
-    finally:
-        workers.close()
-    log = workers.text()
+    codes, log = workers.finish(300)
     assert codes == [0] * n_workers, log
     trials = _study(postgres_url, "four").get_trials(deepcopy=False)
     numbers = [t.number for t in trials]

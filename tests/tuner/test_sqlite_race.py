@@ -32,11 +32,7 @@ def test_workers_started_together_on_a_new_sqlite_file_all_succeed(tmp_path, war
     study = write_study(tmp_path, name=f"race{round_}", n_trials=1, train={"epochs": 1, "samples_per_epoch": 256})
     assert not (tmp_path / "study.db").exists()
     workers = Processes("worker", str(study), "--threads", "1", n=N_WORKERS, cwd=tmp_path, env=env(warm_cache))
-    try:
-        codes = workers.wait(300)
-    finally:
-        workers.close()
-    log = workers.text()
+    codes, log = workers.finish(300)
     assert codes == [0] * N_WORKERS, log
     assert "Traceback" not in log, log
     s = optuna.load_study(study_name=f"race{round_}", storage=f"sqlite:///{tmp_path}/study.db")

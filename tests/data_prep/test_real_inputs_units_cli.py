@@ -86,7 +86,7 @@ def _weekends(df: pd.DataFrame, n: int, trading: bool, day: int = 1) -> pd.DataF
     """df plus, for CODES[0], a row on the day ``day`` days after each of its first ``n`` Fridays:
     Friday's close repeated with volume 0 (stale), or a bar of its own with volume (trading)."""
     g = df[df.Ticker == CODES[0]]
-    fridays = g[g.Date.dt.dayofweek == 4].head(n)
+    fridays = g[g.Date.dt.day_of_week == 4].head(n)
     assert len(fridays) == n
     c = fridays.Close.to_numpy()
     extra = pd.DataFrame({"Ticker": CODES[0], "Date": fridays.Date + pd.Timedelta(days=day)})
@@ -264,3 +264,16 @@ def test_meta_takes_the_shared_fields_from_the_report(results):
     assert raw["report_version"] == 2 and report.to_json() == raw  # one JSON path, both ways
     meta = json.loads((path / "meta.json").read_text())
     assert {k: meta[k] for k in report.meta_fields()} == json.loads(json.dumps(report.meta_fields()))
+
+
+def test_only_constant_prices_are_refused_and_nothing_written(tmp_path):
+    flat = M.assign(Open=12.5, High=12.5, Low=12.5, Close=12.5)
+    source = write_dir(flat, tmp_path / "data")
+    (tmp_path / "study.toml").write_text(CONFIG)
+    proc = subprocess.run(cli_command("prep", "--config", str(tmp_path / "study.toml"), "--data", str(source),
+                                      "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet"),
+                          capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("stocktune prep: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "constant close" in proc.stderr and "12.5" in proc.stderr and CODES[0] in proc.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("cache/*/meta.json"))

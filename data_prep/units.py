@@ -16,6 +16,9 @@ close both sit within a typical opening gap of (previous close) × 10^k, k = ±1
 - for ×10 / ÷10 only, which a real (if extreme) move could mimic, the open must sit tighter on the
   power of ten and the day's volume must not explode as on news.
 
+A jump of ×100 or more (or ÷100 ...) that does not persist is refused: it is a bad print or a
+few rows in other units, and neither keeping nor adjusting it gives true prices.
+
 Each found change is adjusted like a split but on prices only: the rows before it are multiplied by
 its factor, so the whole history is on the scale of the ticker's latest date; volumes stay as they
 are. The adjustment lists it per ticker and date with its factor (new scale / old scale: 100 for a
@@ -27,8 +30,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from common.errors import InputError
+
 from .jumps import window_median
 from .panel import Panel
+from .sources import describe_row
 
 __all__ = ["detect_unit_changes", "adjust_units", "MAX_POWER"]
 
@@ -83,10 +89,26 @@ def detect_unit_changes(panel: Panel) -> list[dict]:
     ten = np.abs(k) == 1
     exact = np.where(ten, (e_open < _TOL_10) & ~(spike > np.log(4.0)), e_open < _TOL)
     ok = (k != 0) & exact & (e_close < _TOL) & persists & flat_volume
+    _refuse_reverting(panel, cand[(np.abs(k) >= 2) & exact & (e_close < _TOL) & ~persists], k, cand)
     confidence = 1.0 - 0.5 * np.clip(e_open / _TOL, 0.0, 1.0) - 0.25 * np.isnan(dv)
     return [{"ticker": panel.tickers[int(panel.ticker[i])], "date": str(panel.date[i]),
              "factor": float(10.0 ** kk), "confidence": round(float(c), 3), "row": int(i)}
             for i, kk, c in zip(cand[ok], k[ok], confidence[ok])]
+
+
+def _refuse_reverting(panel: Panel, rows: np.ndarray, k: np.ndarray, cand: np.ndarray) -> None:
+    """A ×100-or-more jump that does not hold is a bad print (or a few rows in other units): no market
+    moves ×100 and back, and neither adjusting nor keeping it gives true prices, so it is an error."""
+    if rows.size == 0:
+        return
+    i = int(rows[0])
+    power = int(k[np.searchsorted(cand, i)])
+    name = panel.tickers[int(panel.ticker[i])]
+    raise InputError(
+        f"{describe_row(panel, i)}, ticker {name!r}, field 'close': the price jumps x{10.0 ** power:g} overnight "
+        f"(close {panel.close[i - 1]:g} on {panel.date[i - 1]}, open {panel.open[i]:g} and close {panel.close[i]:g} "
+        f"on {panel.date[i]}) and does not stay there, so it is neither a change of units nor a real move; fix "
+        f"or delete the rows in other units.")
 
 
 def adjust_units(panel: Panel) -> tuple[Panel, list[dict]]:

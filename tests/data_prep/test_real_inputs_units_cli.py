@@ -266,14 +266,30 @@ def test_meta_takes_the_shared_fields_from_the_report(results):
     assert {k: meta[k] for k in report.meta_fields()} == json.loads(json.dumps(report.meta_fields()))
 
 
-def test_only_constant_prices_are_refused_and_nothing_written(tmp_path):
-    flat = M.assign(Open=12.5, High=12.5, Low=12.5, Close=12.5)
-    source = write_dir(flat, tmp_path / "data")
+def _refused(tmp_path: Path, df: pd.DataFrame) -> str:
+    """Run prep on ``df`` as per-ticker files; it must exit 2 with one line and write nothing. Returns stderr."""
+    source = write_dir(df, tmp_path / "data")
     (tmp_path / "study.toml").write_text(CONFIG)
     proc = subprocess.run(cli_command("prep", "--config", str(tmp_path / "study.toml"), "--data", str(source),
                                       "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet"),
                           capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("stocktune prep: error: ") and proc.stderr.count("\n") == 1, proc.stderr
-    assert "constant close" in proc.stderr and "12.5" in proc.stderr and CODES[0] in proc.stderr
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("cache/*/meta.json"))
+    return proc.stderr
+
+
+def test_only_constant_prices_are_refused_and_nothing_written(tmp_path):
+    stderr = _refused(tmp_path, M.assign(Open=12.5, High=12.5, Low=12.5, Close=12.5))
+    assert "constant close" in stderr and "12.5" in stderr and CODES[0] in stderr
+
+
+def test_a_x100_bad_print_is_refused_naming_its_line(tmp_path):
+    """Two days at x100, then back: no unit change (it does not persist) and no real move."""
+    df = M.copy()
+    rows = df.index[df.Ticker == CHANGED][JUMP_ROW:JUMP_ROW + 2]
+    df.loc[rows, PRICES] = df.loc[rows, PRICES] * 100
+    stderr = _refused(tmp_path, df)
+    for needle in (f"{CHANGED}.csv, line {JUMP_ROW + 2}", "field 'close'", "x100 overnight", JUMP_DATE,
+                   "does not stay there", "fix or delete"):
+        assert needle in stderr, (needle, stderr)

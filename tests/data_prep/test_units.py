@@ -62,8 +62,15 @@ def test_a_split_whose_volume_moves_inversely_stays_a_split(factor, volume, rati
     assert [(a["method"], a["ratio"]) for a in adj] == [("detected", ratio)]
 
 
-def test_a_one_day_bad_print_and_a_clean_market_are_no_unit_change():
-    assert detect_unit_changes(_scaled(_panel(), 100.0, 250, 251)) == []
+@pytest.mark.parametrize("days", [1, 2])
+def test_a_x100_bad_print_that_reverts_is_refused(days):
+    p = _panel()
+    with pytest.raises(InputError, match=rf"x100 overnight .* on {p.date[250]}\) and does not stay there"):
+        adjust(_scaled(p, 100.0, 250, 250 + days), None)
+
+
+def test_a_x10_day_that_reverts_and_a_clean_market_are_no_unit_change():
+    assert detect_unit_changes(_scaled(_panel(), 10.0, 250, 251)) == []
     panel, _ = generate(40, 1500, 3)  # planted splits (ratios 2 .. 10, volume inverse), no unit change
     assert detect_unit_changes(adjust(panel, None)[0]) == []
     assert not [a for a in adjust(panel, None)[1] if a["method"] == "unit_change"]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from common.errors import InputError
 
-from .jumps import window_mean, window_median
+from .jumps import levels_around, volume_shift, window_mean
 from .panel import Panel
 from .units import adjust_units
 
@@ -139,20 +139,13 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
     e_close = np.abs(x_close[cand] - lr)
     t = panel.ticker[cand]
     lo, hi = starts[t], starts[t + 1]
-    # no reversion: the median close of the next days sits at the new scale, not the old one
-    after = window_median(lc, trading, cand, lo, hi, np.arange(1, _REVERT_DAYS + 1))
-    level = np.where(np.isnan(after), lc[cand], after) - lc[cand - 1]  # log(later close / old close)
-    keeps_scale = np.abs(level + lr) < np.abs(level)
-    # and the old scale was established: the previous days sat where the last close was (so the
-    # day that reverts a one-day bad print is not taken for a split either)
-    before = window_median(lc, trading, cand, lo, hi, np.arange(-_REVERT_DAYS, 0))
-    old = np.where(np.isnan(before), lc[cand - 1], before) - lc[cand - 1]  # log(earlier close / last close)
-    keeps_scale &= np.abs(old) < np.abs(old + lr)
+    # no reversion: the median close of the next days sits at the new scale, not the old one; and
+    # the old scale was established: the previous days sat where the last close was (so the day that
+    # reverts a one-day bad print is not taken for a split either)
+    level, old = levels_around(lc, trading, cand, lo, hi, _REVERT_DAYS)
+    keeps_scale = (np.abs(level + lr) < np.abs(level)) & (np.abs(old) < np.abs(old + lr))
     # volume: after/before ratio in log; a split makes it about log r (or 0 if volume is pre-adjusted)
-    vol = np.log(np.where(trading, panel.volume, 1.0))  # NaN without volume information: no volume evidence
-    v_after = window_median(vol, trading, cand, lo, hi, np.arange(0, _VOLUME_DAYS))
-    v_before = window_median(vol, trading, cand, lo, hi, np.arange(-_VOLUME_DAYS, 0))
-    dv = v_after - v_before
+    vol, v_before, dv = volume_shift(panel.volume, trading, cand, lo, hi, _VOLUME_DAYS)
     v_lo, v_hi = np.minimum(0.0, lr), np.maximum(0.0, lr)
     v_out = np.where(np.isnan(dv), 0.0, np.maximum(v_lo - dv, 0.0) + np.maximum(dv - v_hi, 0.0))
     # local scale too: in a volatile spell (GARCH) opens stray further than the ticker's average

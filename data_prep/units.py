@@ -32,7 +32,7 @@ import numpy as np
 
 from common.errors import InputError
 
-from .jumps import window_median
+from .jumps import levels_around, volume_shift
 from .panel import Panel
 from .sources import describe_row
 
@@ -74,16 +74,10 @@ def detect_unit_changes(panel: Panel) -> list[dict]:
     e_close = np.abs(m_close[cand] - lf)
     t = panel.ticker[cand]
     lo, hi = starts[t], starts[t + 1]
-    after = window_median(lc, trading, cand, lo, hi, np.arange(1, _DAYS + 1))
-    later = np.where(np.isnan(after), lc[cand], after) - lc[cand - 1]  # log(later level / old close)
-    before = window_median(lc, trading, cand, lo, hi, np.arange(-_DAYS, 0))
-    earlier = np.where(np.isnan(before), lc[cand - 1], before) - lc[cand - 1]
+    later, earlier = levels_around(lc, trading, cand, lo, hi, _DAYS)
     # the new level holds, and the old one held (a day that reverts a one-day bad print is no change)
     persists = (np.abs(later - lf) < np.abs(later)) & (np.abs(earlier) < np.abs(earlier - lf))
-    vol = np.log(np.where(trading, panel.volume, 1.0))  # NaN without volume information
-    v_after = window_median(vol, trading, cand, lo, hi, np.arange(0, _VOLUME_DAYS))
-    v_before = window_median(vol, trading, cand, lo, hi, np.arange(-_VOLUME_DAYS, 0))
-    dv = v_after - v_before
+    vol, v_before, dv = volume_shift(panel.volume, trading, cand, lo, hi, _VOLUME_DAYS)
     flat_volume = np.isnan(dv) | (np.abs(dv) < _VOLUME_UNCHANGED)
     spike = np.where(np.isnan(v_before), 0.0, vol[cand] - v_before)  # the day's volume vs the usual
     ten = np.abs(k) == 1

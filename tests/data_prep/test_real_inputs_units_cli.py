@@ -18,6 +18,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,41 +157,25 @@ RUNS = [
 RESULTS: dict[str, tuple] = {}
 
 
+def _prep(run: Run, d: Path) -> tuple:
+    """`stocktune prep` on the run's input written under ``d``: (returncode, stdout, stderr, out dir)."""
+    d.mkdir()
+    source = run.write(d)
+    (d / "study.toml").write_text(CONFIG)
+    proc = subprocess.run(cli_command("prep", "--config", str(d / "study.toml"), "--data", str(source), "--out",
+                                      str(d / "out"), "--cache", str(d / "cache"), "--quiet"),
+                          capture_output=True, text=True, env=cli_env(), cwd=d, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr, d / "out"
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Run every case; id -> (returncode, stdout, stderr, out dir)."""
+    """Run every case, three at a time (2 cores, and other suites run beside this one): id -> _prep's tuple."""
     root = tmp_path_factory.mktemp("units")
-    env = cli_env()
-    procs: dict[str, tuple] = {}
-
-    def collect(rid: str) -> None:
-        proc, out = procs[rid]
-        stdout, stderr = proc.communicate(timeout=300)
-        RESULTS[rid] = (proc.returncode, stdout, stderr, out)
-
-    try:
-        for run in RUNS:
-            running = [r for r in procs if r not in RESULTS]
-            if len(running) >= 3:  # a few at a time: 2 cores, and other suites run beside this one
-                collect(running[0])
-            d = root / run.id
-            d.mkdir()
-            source = run.write(d)
-            (d / "study.toml").write_text(CONFIG)
-            out = d / "out"
-            cmd = cli_command("prep", "--config", str(d / "study.toml"), "--data", str(source),
-                              "--out", str(out), "--cache", str(d / "cache"), "--quiet")
-            procs[run.id] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                              env=env, cwd=d), out)
-        for rid in procs:
-            if rid not in RESULTS:
-                collect(rid)
-        return RESULTS
-    finally:
-        for proc, _ in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {run.id: pool.submit(_prep, run, root / run.id) for run in RUNS}
+        RESULTS.update({rid: f.result() for rid, f in futures.items()})
+    return RESULTS
 
 
 def _dataset(stdout: str) -> Path:
@@ -201,13 +186,11 @@ def _dataset(stdout: str) -> Path:
 @pytest.mark.parametrize("run", RUNS, ids=[r.id for r in RUNS])
 def test_prep_cli(run, results):
     code, stdout, stderr, out = results[run.id]
-    assert code == 0, stderr
-    for needle in run.stdout:
-        assert needle in stdout, (needle, stdout)
+    missing = [needle for needle in run.stdout if needle not in stdout]
+    assert code == 0 and not missing, (missing, stdout, stderr)
     path = _dataset(stdout)
-    report = json.loads((out / "report.json").read_text())
-    meta = json.loads((path / "meta.json").read_text())
-    assert report["tickers_in_input"] == report["n_tickers"] + len(report["skipped"])
+    report, meta = (json.loads(f.read_text()) for f in (out / "report.json", path / "meta.json"))
+    assert report["tickers_in_input"] == report["n_tickers"] + len(report["skipped"])  # every ticker accounted for
     if run.check is not None:
         run.check(report, meta, path)
 

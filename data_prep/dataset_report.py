@@ -85,8 +85,26 @@ class DatasetReport:
         return [a for a in self.adjustments if a.get("method") == "unit_change"]
 
     def with_source(self, source: str) -> DatasetReport:
-        """This report naming ``source``: a cache hit reports the source its caller gave, not the first build's."""
-        return self if not source or source == self.source else replace(self, source=source)
+        """This report naming ``source``: a cache hit reports the source its caller gave, not the first build's.
+
+        The rows named in repairs, skipped reasons and weekend rows ('data/AAA.csv, line 7') are
+        moved to the new source too: the same bytes, so the same file names and lines under it.
+        """
+        if not source or source == self.source:
+            return self
+        old, new = self.source.rstrip("/"), source.rstrip("/")
+
+        def moved(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace(old + "/", new + "/").replace(old + ",", new + ",")
+            if isinstance(value, list):
+                return [moved(v) for v in value]
+            if isinstance(value, dict):
+                return {k: moved(v) for k, v in value.items()}
+            return value
+
+        return replace(self, source=source, repairs=moved(self.repairs), skipped=moved(self.skipped),
+                       weekend_rows=moved(self.weekend_rows))
 
     def to_json(self) -> dict[str, Any]:
         """The report.json object (version ``report_version``)."""

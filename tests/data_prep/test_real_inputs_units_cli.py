@@ -204,9 +204,10 @@ def test_the_plain_market_has_no_unit_change_weekend_or_adjustment(results):
 
 def test_a_cache_hit_names_the_source_given(tmp_path):
     """The same bytes in another folder: the cache is hit, and the summary and the copied report name
-    the second folder, not the first build's."""
-    first = write_dir(M, tmp_path / "first" / "data")
-    second = write_dir(M, tmp_path / "second" / "data")
+    the second folder, not the first build's, also in the rows they point at."""
+    df = _weekends(M, 10, trading=False)  # so that the report names a row of a file
+    first = write_dir(df, tmp_path / "first" / "data")
+    second = write_dir(df, tmp_path / "second" / "data")
     (tmp_path / "study.toml").write_text(CONFIG)
     env = cli_env()
 
@@ -220,7 +221,9 @@ def test_a_cache_hit_names_the_source_given(tmp_path):
     prep(first, tmp_path / "out1")
     stdout = prep(second, tmp_path / "out2")
     assert "(cache hit)" in stdout and f"source: {second} " in stdout and str(first) not in stdout
-    assert json.loads((tmp_path / "out2" / "report.json").read_text())["source"] == str(second)
+    report = json.loads((tmp_path / "out2" / "report.json").read_text())
+    assert report["source"] == str(second) and str(first) not in json.dumps(report)
+    assert report["weekend_rows"][0]["first"].startswith(f"{second}/{CODES[0]}.csv, line ")
     md = (tmp_path / "out2" / "report.md").read_text()
     assert f"source: `{second}`" in md and str(first) not in md
     assert (tmp_path / "out2" / "target_hist.png").is_file()

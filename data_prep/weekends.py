@@ -6,7 +6,8 @@ dilute every return-based feature with zero moves, all without a word. A weekend
 when it carries nothing new: no volume (0, empty, or a ticker without volume information) and every
 price equal to the previous row's close (or the whole previous bar repeated). Stale weekend rows are
 dropped. A weekend row with trading (volume, or prices of its own) is kept, since some markets
-trade on Sundays (Tadawul before 2022) or hold Saturday make-up sessions, and reported.
+trade on Sundays (Tadawul trades Sunday to Thursday, the UAE exchanges did until 2022) or hold
+Saturday make-up sessions, and reported.
 
 There is no holiday calendar option: a weekday holiday row cannot be told from a halt (volume 0 and
 a flat price, which windows.py already treats as a halt), so holidays are not checked.

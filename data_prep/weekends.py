@@ -3,7 +3,7 @@
 Some vendors and spreadsheet exports fill every calendar day, repeating Friday's close with volume
 0 on the weekend. Kept, such rows become trading days: they add windows, shift split boundaries and
 dilute every return-based feature with zero moves, all without a word. A weekend row is **stale**
-when it carries nothing new: no volume (0, empty, or a ticker without volume information) and every
+when it carries nothing new: no volume (0, or a ticker without volume information) and every
 price equal to the previous row's close (or the whole previous bar repeated). Stale weekend rows are
 dropped. A weekend row with trading (volume, or prices of its own) is kept, since some markets
 trade on Sundays (Tadawul trades Sunday to Thursday, the UAE exchanges did until 2022) or hold

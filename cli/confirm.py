@@ -40,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     rows = summarize_confirmation(cfg) or []
     print("confirmed ranking (mean over seeds of the folds' mean, standard error):")
     for r in rows:
-        se = f"{r['se']:.5f}" if r["se"] is not None else "-"
-        print(f"  {r['rank']}. trial {r['trial']}: {cfg.metric}={r['mean']:.5f} (SE {se}, n={r['n']}; "
-              f"in the search {r['original']:.5f})")
+        se = f"{r.se:.5f}" if r.se is not None else "-"
+        original = f"{r.original:.5f}" if r.original is not None else "-"
+        print(f"  {r.rank}. trial {r.trial}{' (the defaults)' if r.defaults else ''}: {cfg.metric}={r.mean:.5f} "
+              f"(SE {se}, n={r.n}, {r.epochs} epochs; in the search {original})")
     from tuner.status import study_status
 
     print(format_verdict(study_status(cfg)["verdict"]))

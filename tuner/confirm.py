@@ -118,8 +118,10 @@ def enqueue_confirmation(cfg: StudyConfig, top_k: int, seeds: int, wait: float =
     configs = [(t.number, t.params, _epochs(cfg, t)) for t in top]
     d = defaults_number(trials)
     if d is not None and d not in {t.number for t in top}:
-        configs.append((d, default_params(cfg.search, cfg.train, f"{cfg.path}, [search]"),
-                        _epochs(cfg, {t.number: t for t in trials}.get(d))))
+        dt = {t.number: t for t in trials}[d]
+        # the params trial 0 ran (a study file edited since then does not change what is compared)
+        configs.append((d, dict(dt.params) or default_params(cfg.search, cfg.train, f"{cfg.path}, [search]"),
+                        _epochs(cfg, dt)))
     ccfg = confirm_study_config(cfg, len(configs), seeds)
     storage = storage_of(main)
     try:

@@ -1,6 +1,7 @@
 """Retrain a study's top configurations with fresh seeds on all folds, and rank them again.
 
-The first `confirm` of a study enqueues top_k x seeds runs in a second study, <name>.confirm, in the
+The first `confirm` of a study enqueues (top_k + the defaults trial) x seeds runs, each training the
+epochs its final refit will train, in a second study, <name>.confirm, in the
 same storage; this process and any other `stocktune confirm` on the same study file (any machine that
 reaches the storage) then run them, each run once, a killed one resumed. When all are done it prints
 the confirmed ranking (mean over the seeds with its standard error) and the verdict on the winner;

@@ -1,6 +1,7 @@
 """Retrain a study's top configurations with fresh seeds on all folds, and rank them again.
 
-The first `confirm` of a study enqueues top_k x seeds runs in a second study, <name>.confirm, in the
+The first `confirm` of a study enqueues (top_k + the defaults trial) x seeds runs, each training the
+epochs its final refit will train, in a second study, <name>.confirm, in the
 same storage; this process and any other `stocktune confirm` on the same study file (any machine that
 reaches the storage) then run them, each run once, a killed one resumed. When all are done it prints
 the confirmed ranking (mean over the seeds with its standard error) and the verdict on the winner;
@@ -40,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     rows = summarize_confirmation(cfg) or []
     print("confirmed ranking (mean over seeds of the folds' mean, standard error):")
     for r in rows:
-        se = f"{r['se']:.5f}" if r["se"] is not None else "-"
-        print(f"  {r['rank']}. trial {r['trial']}: {cfg.metric}={r['mean']:.5f} (SE {se}, n={r['n']}; "
-              f"in the search {r['original']:.5f})")
+        se = f"{r.se:.5f}" if r.se is not None else "-"
+        original = f"{r.original:.5f}" if r.original is not None else "-"
+        print(f"  {r.rank}. trial {r.trial}{' (the defaults)' if r.defaults else ''}: {cfg.metric}={r.mean:.5f} "
+              f"(SE {se}, n={r.n}, {r.epochs} epochs; in the search {original})")
     from tuner.status import study_status
 
     print(format_verdict(study_status(cfg)["verdict"]))

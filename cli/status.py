@@ -21,5 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from tuner.study_config import load_study_config
 
     s = study_status(load_study_config(args.study, storage=args.storage))
-    print(json.dumps(s, indent=2, default=str) if args.json else format_status(s))
+    print(json.dumps(s, indent=2, default=lambda o: o.to_json() if hasattr(o, "to_json") else str(o))
+          if args.json else format_status(s))
     return 0

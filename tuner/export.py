@@ -21,7 +21,7 @@ from model.config import TrainConfig
 from model.metric_names import VALIDATION_METRICS
 from model.run_file import write_toml_atomic
 
-from .confirm import confirmed_ranking
+from .confirm import ConfirmedRow, confirmed_ranking
 from .retry import with_retries
 from .space import Fixed
 from .study import load_existing_study
@@ -42,7 +42,7 @@ class Export:
 
 
 def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 1,
-                 confirmation: dict[str, Any] | None = None, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+                 confirmation: ConfirmedRow | None = None, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
     fixed = {k: v.value for k, v in cfg.search.items() if isinstance(v, Fixed)}
     train = {**cfg.train, **fixed, **trial.params, "device": "auto"}
     train = TrainConfig.from_mapping(train, f"trial {trial.number} of {cfg.name}").to_mapping()
@@ -58,8 +58,8 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if confirmation:
-        result.update(ranked_by="confirmation", confirmed_mean=confirmation["mean"], confirmed_se=confirmation["se"],
-                      confirmed_runs=confirmation["values"])
+        result.update(ranked_by="confirmation", confirmed_mean=confirmation.mean, confirmed_se=confirmation.se,
+                      confirmed_runs=list(confirmation.values))
     if verdict and rank == 1 and verdict["winner"] == trial.number:
         result.update(verdict=verdict["verdict"], skill_half=verdict["skill_half"],
                       skill_half_se=verdict["skill_half_se"], luck_skill=verdict["luck_skill"], pbo=verdict["pbo"])
@@ -98,7 +98,7 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
     if not top:
         raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
                          f"check `stocktune status {cfg.path}`.")
-    confirmed = {r["trial"]: r for r in confirmed_ranking(study) or []}
+    confirmed = {r.trial: r for r in confirmed_ranking(study) or []}
     order = {n: i for i, n in enumerate(confirmed)}  # confirmed first, in their confirmed order
     top.sort(key=lambda t: (0, order[t.number]) if t.number in order else (1, 0))
     verdict = study_verdict(cfg, study)

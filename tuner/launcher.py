@@ -92,7 +92,7 @@ def launch(cfg: StudyConfig, study_path: Path, n_workers: int, workers_per_gpu: 
         cfg = enqueue_confirmation(cfg, *confirm)
         subcommand, extra_args = "confirm", ["--top-k", str(confirm[0]), "--seeds", str(confirm[1])]
     # create the study (and the SQLite schema) once here, so N workers do not race to create it
-    study = load_or_create_study(cfg, with_heartbeat=False)
+    study = load_or_create_study(cfg, with_heartbeat=False, defaults_arm=confirm is None)
     plans = plan_workers(n_workers, workers_per_gpu, threads)
     # this launcher's own index (a Kubernetes pod's, say) spreads its workers' sampler seeds apart
     base = int(env.get("STOCKTUNE_WORKER_INDEX") or 0) * n_workers

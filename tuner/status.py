@@ -84,8 +84,9 @@ def format_status(s: dict[str, Any]) -> str:
     if s.get("confirmation"):
         lines.append("confirmed ranking (fresh seeds, mean of the folds):")
         for r in s["confirmation"][:5]:
-            se = f"{r['se']:.4g}" if r["se"] is not None else "-"
-            lines.append(f"  {r['rank']}. trial {r['trial']}: {r['mean']:.6g} (SE {se}, {r['n']} seeds)")
+            se = f"{r.se:.4g}" if r.se is not None else "-"
+            lines.append(f"  {r.rank}. trial {r.trial}{' (the defaults)' if r.defaults else ''}: {r.mean:.6g} "
+                         f"(SE {se}, {r.n} seeds)")
     lines.append(format_verdict(s.get("verdict")))
     if s["running"]:
         lines.append("running:")

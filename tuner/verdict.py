@@ -72,7 +72,7 @@ def study_verdict(cfg: StudyConfig, study: optuna.Study) -> dict[str, Any] | Non
     if not series:
         return None
     confirmed = confirmed_ranking(study)
-    winner = confirmed[0]["trial"] if confirmed else complete[0].number
+    winner = confirmed[0].trial if confirmed else complete[0].number
     source = "confirmation runs"
     win = None
     if confirmed:

@@ -152,7 +152,8 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
     dataset = prep.dataset()
     folds = plan_folds(dataset, cfg.validation, f"{cfg.path}, [validation]")
     index = worker_index_from_env() if worker_index is None else worker_index
-    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index), pruner=make_pruner(cfg, len(folds)))
+    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index), pruner=make_pruner(cfg, len(folds)),
+                                 defaults_arm=not queued_only)
     def name_the_objective() -> None:
         # the dashboard then labels the objective axis "val_mae" instead of "Objective 0"
         with warnings.catch_warnings():
@@ -224,7 +225,7 @@ def run_confirmation(cfg: StudyConfig, top_k: int, seeds: int, threads: int | No
     ccfg = enqueue_confirmation(cfg, top_k, seeds)
     summary = run_worker(ccfg, threads=threads, stop=stop, worker_index=0, queued_only=True)
     if not summary.interrupted and summarize_confirmation(cfg):
-        main = load_or_create_study(cfg, with_heartbeat=False)
+        main = load_or_create_study(cfg, with_heartbeat=False, defaults_arm=False)
         prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root())
         folds = plan_folds(prep.dataset(), cfg.validation, f"{cfg.path}, [validation]")
         story.on_study_done(main, cfg, prep, folds.describe(), _verdict(cfg, main))

@@ -77,7 +77,7 @@ def _progress_counts(study: optuna.Study, direction: str, final: bool = False) -
     trials = study.get_trials(deepcopy=False)
     counts = state_counts(trials)
     keys = ("RUNNING",) * (not final) + (INTERRUPTED,) * bool(counts[INTERRUPTED]) + ("FAIL",)
-    return finished_for_budget(counts), count_words(counts, keys).replace(" ", "="), best_value(trials, direction)
+    return finished_for_budget(counts), count_words(counts, keys, bar=True), best_value(trials, direction)
 
 
 def _wait_for_exit(procs: list[tuple[WorkerPlan, subprocess.Popen, Path]], seconds: float) -> None:

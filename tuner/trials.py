@@ -54,10 +54,13 @@ _WORDS = (("COMPLETE", "complete"), ("PRUNED", "pruned"), ("RUNNING", "running")
           (INTERRUPTED, "interrupted"), ("FAIL", "failed"))
 
 
-def count_words(counts: dict[str, int], keys: Iterable[str] | None = None) -> str:
+def count_words(counts: dict[str, int], keys: Iterable[str] | None = None, bar: bool = False) -> str:
     """``3 complete, 1 pruned, 2 interrupted, 0 failed``: ``counts`` (from ``state_counts``) in the user's
-    words; ``keys`` picks and orders them (default: all but Optuna's rarely seen ones)."""
+    words; ``keys`` picks and orders them (default: all but Optuna's rarely seen ones); ``bar``: the
+    progress bar's ``interrupted=2 failed=0``."""
     names = dict(_WORDS)
+    if bar:
+        return " ".join(f"{names[k]}={counts.get(k, 0)}" for k in (keys or names))
     return ", ".join(f"{counts.get(k, 0)} {names[k]}" for k in (keys or names))
 
 

@@ -49,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"dataset {'(cached) ' if prep.cached else ''}{prep.path}", file=sys.stderr)
             folds = plan_folds(prep.dataset(), cfg.validation, f"{cfg.path}, [validation]")  # exit 2 before any worker
     except Stopped:
-        return finish(stop, cfg, args, "tune", "prep")
+        return finish(stop, cfg, args, "tune", "prep", confirm=confirm)
     print(f"study {cfg.name}: {cfg.n_trials} trials on {len(folds)} fold(s), {n} workers, storage "
           f"{cfg.storage_masked}", file=sys.stderr)
     common = dict(workers_per_gpu=k, threads=threads, verbose=getattr(args, "verbose", False), storage=args.storage,
                   stop=stop)
     rc = launch(cfg, Path(args.study), n, extra_args=worker_args(args), **common)
     if stop:
-        return finish(stop, cfg, args, "tune", "search")
+        return finish(stop, cfg, args, "tune", "search", confirm=confirm)
     if rc == 0 and confirm is not None:
         print(f"confirming the top {confirm[0]} with {confirm[1]} fresh seeds each", file=sys.stderr)
         rc = launch(cfg, Path(args.study), n, confirm=confirm, **common)

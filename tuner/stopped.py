@@ -37,13 +37,13 @@ def _progress(cfg: StudyConfig, runs: str) -> str | None:
 def stopped_lines(cfg: StudyConfig, signal_name: str, phase: str, resume: str,
                   confirm: tuple[int, int] | None = None) -> list[str]:
     """The stop message: the signal and the phase (a key of PHASES, or "" for a lone worker), the
-    search's progress, the confirmation's when ``confirm=(top_k, seeds)`` ran, and ``resume``."""
+    search's progress, the confirmation's when the study has one (``confirm=(top_k, seeds)``), and
+    ``resume``."""
     lines = [f"stopped by {signal_name} {PHASES.get(phase, '')}".rstrip() + "."]
     search = _progress(cfg, "trials")
     lines.append(f"search: {search}." if search else "search: not started.")
-    if confirm is not None and phase == "confirmation":
-        ccfg = confirm_study_config(cfg, *confirm)
-        runs = _progress(ccfg, "confirmation runs")
+    if confirm is not None:  # a study with a confirmation phase: how far it got (perhaps not started)
+        runs = _progress(confirm_study_config(cfg, *confirm), "confirmation runs")
         lines.append(f"confirmation: {runs}." if runs else "confirmation: not started.")
     lines.append("Interrupted trials resume from their checkpoints. To resume:")
     lines.append(f"  {resume}")

@@ -100,6 +100,7 @@ def test_tune_stopped_during_the_search_exits_130_without_confirming(tmp_path, t
     _assert_requeued(_trials(path))
     _assert_stop_lines(text, "SIGINT", "during the search", f"stocktune tune {path} --n-trials 1 --threads 1")
     assert "search: 0 of 1 trials finished (0 complete, 0 pruned), 1 interrupted, 0 failed." in text
+    assert "confirmation: not started." in text
 
 
 def test_tune_stopped_during_the_confirmation_exits_143(tmp_path, tuner_cache):

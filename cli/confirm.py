@@ -14,20 +14,27 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.numbers import count
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="configurations to retrain "
-                   "(default: [confirm] top_k, else 5)")
-    p.add_argument("--seeds", type=int, default=None, metavar="S", help="fresh seeds per configuration "
-                   "(default: [confirm] seeds, else 3)")
+    from tuner.study_config import ConfirmConfig
+
+    d = ConfirmConfig()  # the one place the defaults live
+    p.add_argument("--top-k", type=count, default=None, metavar="K", help="configurations to retrain "
+                   f"(default: [confirm] top_k, else {d.top_k})")
+    p.add_argument("--seeds", type=count, default=None, metavar="S", help="fresh seeds per configuration "
+                   f"(default: [confirm] seeds, else {d.seeds})")
     p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
-    p.add_argument("--threads", type=int, default=None, metavar="T", help="CPU threads for training")
+    p.add_argument("--threads", type=count, default=None, metavar="T", help="CPU threads for training")
 
 
 def run(args: argparse.Namespace) -> int:
+    from cli.stopping import finish
     from tuner.confirm import summarize_confirmation
     from tuner.preflight import preflight
+    from tuner.signals import StopFlag, Stopped
     from tuner.study_config import ConfirmConfig, load_study_config
     from tuner.verdict import format_verdict
     from tuner.worker import run_confirmation
@@ -35,9 +42,18 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.study, storage=args.storage)
     preflight(cfg)  # storage and device, before any data is prepared
     defaults = cfg.confirm or ConfirmConfig()
-    s = run_confirmation(cfg, args.top_k or defaults.top_k, args.seeds or defaults.seeds, threads=args.threads)
-    print(f"confirm worker done: {s.complete} runs complete, {s.failed} failed"
-          f"{' (stopped by signal)' if s.interrupted else ''}", file=sys.stderr)
+    # None: not given (0 never gets here: counts are checked by argparse, cli/numbers.py)
+    top_k = defaults.top_k if args.top_k is None else args.top_k
+    seeds = defaults.seeds if args.seeds is None else args.seeds
+    stop = StopFlag().install()
+    try:
+        s = run_confirmation(cfg, top_k, seeds, threads=args.threads, stop=stop)
+    except Stopped:  # during data preparation, or a second signal between runs
+        return finish(stop, cfg, args, "confirm", "confirmation", confirm=(top_k, seeds))
+    print(f"confirm worker done: {s.complete} runs complete, {s.requeued} interrupted, {s.failed} failed",
+          file=sys.stderr)
+    if stop:
+        return finish(stop, cfg, args, "confirm", "confirmation", confirm=(top_k, seeds))
     rows = summarize_confirmation(cfg) or []
     print("confirmed ranking (mean over seeds of the folds' mean, standard error):")
     for r in rows:
@@ -49,3 +65,4 @@ def run(args: argparse.Namespace) -> int:
 
     print(format_verdict(study_status(cfg)["verdict"]))
     return 1 if s.gave_up else 0
+

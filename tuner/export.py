@@ -26,7 +26,7 @@ from .retry import with_retries
 from .space import Fixed
 from .study import load_existing_study
 from .study_config import StudyConfig
-from .trials import ranked
+from .trials import count_words, ranked, state_counts
 from .verdict import format_verdict, study_verdict
 
 __all__ = ["export_best", "export_targets", "run_document", "Export"]
@@ -94,7 +94,8 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
     (atomically); ``on_replace(path)`` is called for each before writing."""
     targets = export_targets(out, top_k)
     study = load_existing_study(cfg)
-    top = ranked(with_retries(lambda: study.get_trials(deepcopy=False), "reading trials"), cfg.direction)
+    trials = with_retries(lambda: study.get_trials(deepcopy=False), "reading trials")
+    top = ranked(trials, cfg.direction)
     if not top:
         raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
                          f"check `stocktune status {cfg.path}`.")
@@ -104,6 +105,7 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
     verdict = study_verdict(cfg, study)
     header = "\n".join([f"stocktune export of study {cfg.name!r}: ranked by "
                         + ("the confirmation runs (fresh seeds)" if confirmed else "the trials' validation values"),
+                        f"trials: {count_words(state_counts(trials))}",
                         *format_verdict(verdict).splitlines()])
     docs = [run_document(cfg, t, i + 1, confirmed.get(t.number), verdict)  # validate all before writing
             for i, t in enumerate(top[:top_k])]

@@ -18,7 +18,7 @@ from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_o
 from .retry import with_retries
 from .study import load_existing_study
 from .study_config import StudyConfig
-from .trials import compute_spent, finished_for_budget, ranked, state_counts
+from .trials import compute_spent, count_words, finished_for_budget, interrupted_numbers, ranked, state_counts
 from .verdict import format_verdict, study_verdict
 
 __all__ = ["study_status", "format_status"]
@@ -52,8 +52,9 @@ def study_status(cfg: StudyConfig) -> dict[str, Any]:
         s["heartbeat_age_s"] = round((now - hb).total_seconds(), 1) if hb else None
         s["stale"] = bool(hb and (now - hb).total_seconds() > cfg.heartbeat.grace_period)
         running.append(s)
+    interrupted = interrupted_numbers(trials)  # re-queued, not failed: listed in no "failed" line
     failed = [{"number": t.number, "fail_reason": t.user_attrs.get("fail_reason", "worker died (heartbeat stale)")}
-              for t in trials if t.state == TrialState.FAIL]
+              for t in trials if t.state == TrialState.FAIL and t.number not in interrupted]
     return {
         "study": cfg.name, "storage": cfg.storage_masked, "direction": cfg.direction, "metric": cfg.metric,
         "n_trials": cfg.n_trials, "counts": counts,
@@ -67,7 +68,7 @@ def format_status(s: dict[str, Any]) -> str:
     c = s["counts"]
     lines = [f"study {s['study']}  ({s['storage']})",
              f"budget: {s['finished_for_budget']}/{s['n_trials']} finished (COMPLETE + PRUNED)",
-             "trials: " + "  ".join(f"{k}={c[k]}" for k in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))]
+             "trials: " + count_words(c)]
     b = s["best"]
     if b:
         lines.append(f"best: trial {b['number']}  {s['metric']}={b['value']:.6g}  (best epoch {b['best_epoch']})")

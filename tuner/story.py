@@ -41,7 +41,7 @@ from model.metric_names import METRICS
 from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_id_of, trial_id_of, write_note
 from .retry import with_retries
 from .study_config import StudyConfig
-from .trials import compute_spent
+from .trials import compute_spent, count_words, state_counts
 
 __all__ = ["on_study_ready", "on_trial_complete", "on_study_done", "study_note", "trial_note", "report_images", "upload_once",
            "STORY_ATTR", "BEST_CHECKPOINT_ATTR", "TRIAL_METRICS", "FitSummary"]
@@ -140,7 +140,8 @@ def on_study_done(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, folds
     """Rewrite the study note with the verdict on the winner and the compute spent (after a worker's last
     trial, after confirm)."""
     def tell() -> None:
-        compute = compute_spent(study.get_trials(deepcopy=False), cfg.direction)
+        trials = study.get_trials(deepcopy=False)
+        compute = {**compute_spent(trials, cfg.direction), "counts": state_counts(trials)}
         body = study_note(cfg, prep, study_name=study.study_name, folds=folds, verdict=verdict, compute=compute)
         _save_note(storage_of(study), study_id_of(study), None, body)
 
@@ -175,7 +176,8 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
     if compute and compute.get("best_trial") is not None:
         lines += [f"Compute so far: {compute['epochs']:,} epochs in {compute['finished_trials']} finished trials; "
                   f"the best was found by trial {compute['best_trial']} after {compute['best_found_after_trials']} "
-                  f"trials and {compute['best_found_at_epochs']:,} epochs.", ""]
+                  f"trials and {compute['best_found_at_epochs']:,} epochs."
+                  + (f" Trials: {count_words(compute['counts'])}." if compute.get("counts") else ""), ""]
     lines += ["## Data", "",
               f"- **source**: `{cfg.data.source}`",
               f"- **tickers** ({len(tickers)}): {_short_list(tickers)}",

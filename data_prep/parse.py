@@ -20,19 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.errors import InputError
 
-__all__ = ["Origin", "row_text", "parse_numbers", "parse_dates", "parse_tickers", "NULL_TOKENS", "DATE_FORMATS"]
+__all__ = ["Origin", "row_text", "parse_numbers", "parse_dates", "parse_tickers", "NULL_TOKENS"]
 
 # what pyarrow's and pandas' CSV readers both read as a missing value
 NULL_TOKENS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
-# tried in this order for each file's date column; the first that reads every value wins
-DATE_FORMATS = ("ISO8601", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%m/%d/%Y", "%d.%m.%Y")
 _OFFSET = r"^(.*\d:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"  # a time, then Z or +hh:mm
 _AMBIGUOUS = r"^[+-]?[1-9]\d{0,2},\d{3}$"  # 1,234: thousands grouping or a decimal comma
 _GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"  # 1,234,567.5
@@ -236,48 +233,13 @@ def _split_offsets(text: pa.ChunkedArray, origin: Origin, canon: str) -> pa.Chun
     return pc.replace_substring_regex(text, _OFFSET, r"\1")
 
 
-def _arrow_dates(text: pa.ChunkedArray, fmt: str) -> pa.ChunkedArray | None:
-    """All of ``text`` read with one format as timestamp[s], or None if any value does not fit it."""
-    try:
-        if fmt == "ISO8601":
-            try:
-                return pc.cast(pc.cast(text, pa.date32()), pa.timestamp("s"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return pc.cast(pc.cast(text, pa.timestamp("ns")), pa.timestamp("s"), safe=False)
-        out = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        return out if out.null_count == text.null_count else None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
-def _pandas_dates(text: pd.Series, origin: Origin, offset: int, canon: str, raw: pa.ChunkedArray) -> np.ndarray:
-    """One file's dates the way pandas reads them: the format that reads most rows wins; else an error."""
-    parsed, best = None, -1
-    for fmt in DATE_FORMATS:
-        try:
-            attempt = pd.to_datetime(text, format=fmt, errors="coerce")
-        except (ValueError, TypeError):
-            continue
-        ok = int(attempt.notna().sum())
-        if ok > best:
-            parsed, best = attempt, ok
-        if ok == len(text):
-            break
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        i = offset + int(bad[0])
-        value = _str(raw, i)
-        what = "is empty" if value.strip() in NULL_TOKENS else f"{value!r} is not a date"
-        raise InputError(f"{origin.where(i, canon)}: {what}; write dates as YYYY-MM-DD (or YYYYMMDD), or delete "
-                         f"that row.")
-    return parsed.to_numpy().astype("datetime64[s]").astype(np.int64)
-
-
-def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str) -> tuple[np.ndarray, np.ndarray | None]:
+def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str, date_format: str | None = None,
+                notes: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(datetime64[D] [n], seconds since local midnight int32 [n] or None when every value is a whole day).
 
-    Strings use one format per file column (DATE_FORMATS); integers are YYYYMMDD (KRX style);
-    timestamps with a time zone keep their local date and time.
+    Strings: one format per file column, decided from the whole column (``dates.text_dates``), or
+    ``date_format`` when given; integers are YYYYMMDD (KRX style); timestamps with a time zone keep
+    their local date and time. ``notes`` receives the day-first/month-first decisions.
     """
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
@@ -298,25 +260,8 @@ def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str) 
                 return _np(whole.cast(pa.int32())).astype("datetime64[D]"), None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-        text = _split_offsets(_as_text(raw), origin, canon)
-        ts = None
-        if not _np(pc.equal(text, ""), True).any():
-            for fmt in DATE_FORMATS:  # one format for every file: the common case, fully vectorized
-                ts = _arrow_dates(text, fmt)
-                if ts is not None:
-                    break
-        if ts is not None:
-            secs = _np(ts.cast(pa.int64()))
-        else:  # files in different formats, or a bad value: decide per file, report the first bad row
-            secs = np.empty(len(text), np.int64)
-            for k in range(len(origin.starts) - 1):
-                a, b = int(origin.starts[k]), int(origin.starts[k + 1])
-                part = text.slice(a, b - a)
-                got = None
-                if not _np(pc.equal(part, ""), True).any():
-                    got = next((x for x in (_arrow_dates(part, f) for f in DATE_FORMATS) if x is not None), None)
-                secs[a:b] = _np(got.cast(pa.int64())) if got is not None else \
-                    _pandas_dates(pd.Series(part.to_pandas(), dtype="string").fillna(""), origin, a, canon, raw)
+        from .dates import text_dates  # here: dates builds on this module's Origin and helpers
+        secs = text_dates(_split_offsets(_as_text(raw), origin, canon), origin, canon, raw, date_format, notes)
     days = np.floor_divide(secs, 86400)
     tod = (secs - days * 86400).astype(np.int32)
     return days.astype("datetime64[D]"), (tod if tod.any() else None)

@@ -303,7 +303,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
-    raw = load_source(source, content_key=source_key, decimal=cfg.decimal)
+    raw = load_source(source, content_key=source_key, decimal=cfg.decimal, date_format=cfg.date_format)
     prog.stage("load", t)
 
     # the report's matplotlib import on another thread, while validation's large numpy operations
@@ -312,6 +312,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     t = time.perf_counter()
     events = events_for(cfg, raw)
     tickers_in_input = len(raw.panel.tickers)
+    input_notes = raw.notes  # day/month order decided, folder entries not read (data_prep.sources)
     checked = validate(raw, min_rows(cfg), cfg.resample)
     del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
     repairs, skipped, no_volume = checked.repairs, checked.skipped, checked.no_volume
@@ -319,7 +320,8 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     del checked
     prog.stage("validate", t)
     info = {"source": source, "cache_key": key, "repairs": repairs, "skipped": skipped,
-            "adjustments": adjustments, "no_volume": no_volume, "tickers_in_input": tickers_in_input}
+            "adjustments": adjustments, "no_volume": no_volume, "tickers_in_input": tickers_in_input,
+            "input_notes": input_notes}
     # the split (which checks there are enough days for every split) runs before the lock / temp dir
     t = time.perf_counter()
     plan = _plan(panel, cfg)

@@ -217,15 +217,16 @@ def _numbers(parts: list[Part], starts: np.ndarray, origin: Origin, canon: str,
     return out
 
 
-def _dates(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[np.ndarray, np.ndarray | None]:
+def _dates(parts: list[Part], starts: np.ndarray, origin: Origin, date_format: str | None,
+           notes: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
     """(datetime64[D], seconds since midnight or None) over all parts."""
     groups = _by_type(parts, "date")
     if len(groups) == 1:
-        return parse_dates(*_gather(parts, groups[0], "date", starts, origin), "date")
+        return parse_dates(*_gather(parts, groups[0], "date", starts, origin), "date", date_format, notes)
     n = int(starts[-1])
     date, tod = np.empty(n, "datetime64[D]"), None
     for idx in groups:
-        d, t = parse_dates(*_gather(parts, idx, "date", starts, origin), "date")
+        d, t = parse_dates(*_gather(parts, idx, "date", starts, origin), "date", date_format, notes)
         pos = _positions(starts, idx)
         date[pos] = d
         if t is not None:
@@ -258,9 +259,11 @@ def _tickers(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[lis
     return all_names, out.astype(np.int32)
 
 
-def read_files(paths: list[Path], names: list[str], decimal: str | None = None) -> Panel:
+def read_files(paths: list[Path], names: list[str], decimal: str | None = None, date_format: str | None = None,
+               notes: list[dict] | None = None) -> Panel:
     """Read ``paths`` into one raw Panel (rows in file order, not validated); each file's ticker is its
-    ticker column or else its file name's stem. The first bad file in order raises its InputError."""
+    ticker column or else its file name's stem. The first bad file in order raises its InputError.
+    ``notes`` receives what was decided about the input (e.g. a column's day-first date order)."""
     workers = min(prep_threads(), len(paths))
 
     def one(k: int) -> Part | InputError:
@@ -277,10 +280,11 @@ def read_files(paths: list[Path], names: list[str], decimal: str | None = None) 
     error = next((g for g in got if isinstance(g, InputError)), None)
     if error is not None:
         raise error
-    return panel_from_parts(got, names, decimal)  # type: ignore[arg-type]
+    return panel_from_parts(got, names, decimal, date_format, notes)  # type: ignore[arg-type]
 
 
-def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = None) -> Panel:
+def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = None, date_format: str | None = None,
+                     notes: list[dict] | None = None) -> Panel:
     """Parse the files' columns (all files together) into one raw Panel; blank lines are dropped here."""
     parts: list[Part] = []
     rows: list[np.ndarray] = []
@@ -303,7 +307,7 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
                     [p.columns for p in parts])
     del rows
     cols = {c: _numbers(parts, starts, origin, c, decimal) for c in NUMERIC}
-    date, tod = _dates(parts, starts, origin)
+    date, tod = _dates(parts, starts, origin, date_format, [] if notes is None else notes)
     tickers, codes = _tickers(parts, starts, origin)
     del parts  # the Arrow tables: only the numpy columns stay ...
     pa.default_memory_pool().release_unused()  # ... and the pool gives their memory back (else ~0.6 GB stays resident)

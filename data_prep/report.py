@@ -21,6 +21,7 @@ import numpy as np
 from common.errors import InputError
 
 from .dataset import SPLITS
+from .input_notes import notes_lines
 from .stats import ks_uniform, subsample
 
 __all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "render_markdown",
@@ -157,7 +158,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "The test period is reserved for the final evaluation; tuning optimizes on val.", ""]
     for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"),
                        ("no_volume", "No volume information (volume features neutral, no halts inferred)"),
-                       ("adjustments", "Adjustments")):
+                       ("adjustments", "Adjustments"), ("input_notes", "Input notes (date order, entries not read)")):
         items = report.get(key) or []
         lines.append(f"## {title} ({len(items)})")
         lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
@@ -226,6 +227,7 @@ def summary_text(report: dict[str, Any], path: Path, cached: bool) -> str:
                      f"no halts inferred; see report.md)")
     if report.get("adjustments"):
         lines.append(f"adjustments: {len(report['adjustments'])} (see report.md)")
+    lines += notes_lines(report.get("input_notes") or [])  # day/month order decided, folder entries not read
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,9 @@ class RawInput:
     events: pd.DataFrame | None  # (ticker, date, ratio) corporate events, when the source has them
     kind: str  # 'dir' | 'file' | 'sample' | 'synthetic'
     description: str
+    # what prep decided or left out while reading, for the summary and the report: a column's
+    # day/month order ({"file", "date_format", "decided_by"}), a folder entry not read ({"entry", "reason"})
+    notes: list[dict] = field(default_factory=list)
 
 
 def describe_row(panel: Panel, i: int) -> str:
@@ -96,18 +99,22 @@ def _dir_files(root: Path) -> list[Path]:
     return files
 
 
-def _load_dir(root: Path, key: str | None = None, decimal: str | None = None) -> RawInput:
+def _load_dir(root: Path, key: str | None = None, decimal: str | None = None,
+              date_format: str | None = None) -> RawInput:
     files = _dir_files(root)
-    panel = read_files(files, [str(p) for p in files], decimal)
+    notes: list[dict] = []
+    panel = read_files(files, [str(p) for p in files], decimal, date_format, notes)
     return RawInput(panel, key or _digest_files(files, root), None, "dir",
-                    f"{len(files)} files in {root} ({len(panel.tickers)} tickers, {len(panel)} rows)")
+                    f"{len(files)} files in {root} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
-def _load_file(path: Path, key: str | None = None, decimal: str | None = None) -> RawInput:
+def _load_file(path: Path, key: str | None = None, decimal: str | None = None,
+               date_format: str | None = None) -> RawInput:
     """One file: a long table with a ticker column, or one ticker's rows (its name's stem is the ticker)."""
-    panel = read_files([path], [str(path)], decimal)
+    notes: list[dict] = []
+    panel = read_files([path], [str(path)], decimal, date_format, notes)
     return RawInput(panel, key or _digest_files([path], path), None, "file",
-                    f"{path} ({len(panel.tickers)} tickers, {len(panel)} rows)")
+                    f"{path} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
 def _sample_path() -> Path:
@@ -207,11 +214,14 @@ def source_key(source: str) -> str:
     raise _not_found(src)
 
 
-def load_source(source: str, content_key: str | None = None, decimal: str | None = None) -> RawInput:
+def load_source(source: str, content_key: str | None = None, decimal: str | None = None,
+                date_format: str | None = None) -> RawInput:
     """Parse ``source`` (a directory, a CSV/Parquet file, 'sample' or 'synthetic:...') into a RawInput.
 
     ``content_key``: the caller's ``source_key(source)``, reused instead of hashing the files again.
     ``decimal``: the decimal mark of text numbers ("," or "."), or None to read it from each column.
+    ``date_format``: a strptime format for text dates (``[data] date_format``), or None to decide
+    each file's format from its whole column (``dates``).
     """
     src = str(source).strip()
     if src == "sample":
@@ -220,9 +230,9 @@ def load_source(source: str, content_key: str | None = None, decimal: str | None
         return _load_synthetic(src)
     path = Path(src).expanduser()
     if path.is_dir():
-        return _load_dir(path, content_key, decimal)
+        return _load_dir(path, content_key, decimal, date_format)
     if path.is_file():
-        return _load_file(path, content_key, decimal)
+        return _load_file(path, content_key, decimal, date_format)
     raise _not_found(src)
 
 

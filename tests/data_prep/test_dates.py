@@ -67,7 +67,7 @@ def test_each_file_decides_its_own_order():
 
 
 def test_a_second_format_names_its_first_line_and_both_formats():
-    values = ["2012-01-%02d" % d for d in range(2, 30)] + ["01/30/2012", "01/31/2012"]
+    values = [f"2012-01-{d:02d}" for d in range(2, 30)] + ["01/30/2012", "01/31/2012"]
     with pytest.raises(InputError) as e:
         _dates(values)
     msg = str(e.value)

@@ -17,7 +17,7 @@ the previous day). A column mixing offset-aware and naive values is an error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -39,8 +39,14 @@ _DECIMAL_HINT = ('set decimal = "," or decimal = "." in [data] (or pass --decima
                  "to say which")
 
 
-def row_text(name: str, header_line: int, row: int) -> str:
-    """'a.csv, line 17 (data row 16; the header is line 1)' for CSV (header_line > 0), else 'a.parquet, row 16'."""
+def row_text(name: str, header_line: int, row: int, lines: np.ndarray | None = None) -> str:
+    """'a.csv, line 17 (data row 16; the header is line 1)' for CSV (header_line > 0), else 'a.parquet, row 16'.
+
+    ``lines``: the file's editor line of each data row, when quoted fields span lines (``lines.editor_lines``).
+    """
+    if header_line > 0 and lines is not None:
+        return (f"{name}, line {int(lines[row - 1])} (data row {row}; the header is line {header_line}; quoted "
+                f"fields above span several lines)")
     if header_line > 0:
         return f"{name}, line {row + header_line} (data row {row}; the header is line {header_line})"
     return f"{name}, row {row}"
@@ -55,17 +61,21 @@ class Origin:
     header_lines: list[int]  # per file: the CSV header's line, 0 when not a CSV (messages say 'row')
     row: np.ndarray  # int64 [n]: the 1-based data row of each element
     columns: list[dict[str, str]]  # per file: canonical name -> the column's name in that file
+    lines: dict[int, np.ndarray] = field(default_factory=dict)  # per file: editor line of each data row, if not row + header
 
     def file_of(self, i: int) -> int:
         return int(np.searchsorted(self.starts, i, side="right")) - 1
 
     def where(self, i: int, canon: str) -> str:
         k = self.file_of(i)
-        return f"{row_text(self.names[k], self.header_lines[k], int(self.row[i]))}, field {self.columns[k][canon]!r}"
+        return f"{self._text(k, i)}, field {self.columns[k][canon]!r}"
 
     def line(self, i: int) -> str:
         k = self.file_of(i)
-        return row_text(self.names[k], self.header_lines[k], int(self.row[i])).split(" (")[0].split(", ", 1)[1]
+        return self._text(k, i).split(" (")[0].rsplit(", ", 1)[1]
+
+    def _text(self, k: int, i: int) -> str:
+        return row_text(self.names[k], self.header_lines[k], int(self.row[i]), self.lines.get(k))
 
     def segment_ids(self, idx: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.starts, idx, side="right") - 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ from common.errors import InputError
 from .columns import COLUMN_ALIASES, map_columns, norm
 from .dialect import Dialect
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
+from .filekind import shown
+from .folder import scan
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, row_text
 from .readers import SUPPORTED_EXTENSIONS, Part, panel_from_parts, read_csv_precise, read_files
@@ -60,7 +63,7 @@ def describe_row(panel: Panel, i: int) -> str:
         header = panel.header_lines[k]
     else:
         header = 1 if name.lower().endswith(".csv") else 0
-    return row_text(name, header, int(panel.row[i]))
+    return row_text(name, header, int(panel.row[i]), panel.line_maps.get(k))
 
 
 def _digest_files(paths: list[Path], root: Path) -> str:
@@ -74,8 +77,12 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     ordered = sorted(paths, key=lambda q: rel[q])
 
     def one(p: Path) -> bytes:
-        with open(p, "rb") as f:
-            return hashlib.file_digest(f, "sha256").digest()
+        try:
+            with open(p, "rb") as f:
+                return hashlib.file_digest(f, "sha256").digest()
+        except OSError as e:
+            raise InputError(f"{shown(p)}: cannot read the file ({e.strerror or e}); check that it exists and that "
+                             f"you may read it.") from None
 
     workers = min(prep_threads(), len(ordered))
     if workers > 1:
@@ -84,37 +91,31 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     else:
         digests = [one(p) for p in ordered]
     top = hashlib.blake2b(digest_size=20)
-    for p, d in zip(ordered, digests):
-        top.update(f"{rel[p]}\0{p.stat().st_size}\0".encode() + d)
+    for p, d in zip(ordered, digests):  # fsencode: a name that is not UTF-8 hashes as its bytes
+        top.update(os.fsencode(rel[p]) + f"\0{p.stat().st_size}\0".encode() + d)
     return top.hexdigest()
 
 
-def _dir_files(root: Path) -> list[Path]:
-    entries = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-    files = [p for p in entries if p.suffix.lower() in SUPPORTED_EXTENSIONS]
-    if not files:
-        others = ", ".join(p.name for p in entries[:5]) or "nothing"
-        raise InputError(f"{root}: no .csv or .parquet files in this directory (found {others}); put one "
-                         f"file per ticker named <TICKER>.csv or <TICKER>.parquet there.")
-    return files
+def _dir_files(root: Path) -> tuple[list[Path], list[dict]]:
+    """The data files of folder ``root`` and a note for every other entry (``folder.scan``)."""
+    return scan(root)
 
 
 def _load_dir(root: Path, key: str | None = None, decimal: str | None = None,
               date_format: str | None = None) -> RawInput:
-    files = _dir_files(root)
-    notes: list[dict] = []
-    panel = read_files(files, [str(p) for p in files], decimal, date_format, notes)
+    files, notes = _dir_files(root)
+    panel = read_files(files, [shown(p) for p in files], decimal, date_format, notes)
     return RawInput(panel, key or _digest_files(files, root), None, "dir",
-                    f"{len(files)} files in {root} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
+                    f"{len(files)} files in {shown(root)} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
 def _load_file(path: Path, key: str | None = None, decimal: str | None = None,
                date_format: str | None = None) -> RawInput:
     """One file: a long table with a ticker column, or one ticker's rows (its name's stem is the ticker)."""
     notes: list[dict] = []
-    panel = read_files([path], [str(path)], decimal, date_format, notes)
+    panel = read_files([path], [shown(path)], decimal, date_format, notes)
     return RawInput(panel, key or _digest_files([path], path), None, "file",
-                    f"{path} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
+                    f"{shown(path)} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
 def _sample_path() -> Path:
@@ -208,7 +209,7 @@ def source_key(source: str) -> str:
         return _synthetic_key(src)[2]
     path = Path(src).expanduser()
     if path.is_dir():
-        return _digest_files(_dir_files(path), path)
+        return _digest_files(_dir_files(path)[0], path)
     if path.is_file():
         return _digest_files([path], path)
     raise _not_found(src)

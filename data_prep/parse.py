@@ -17,6 +17,7 @@ the previous day). A column mixing offset-aware and naive values is an error.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,8 @@ _AMBIGUOUS = r"^[+-]?[1-9]\d{0,2},\d{3}$"  # 1,234: thousands grouping or a deci
 _GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"  # 1,234,567.5
 _DECIMAL = r"^[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+),\d*$"  # 99,92 or 1.234,56
 _DOT_GROUPED = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$"  # 1.234 in a decimal-comma column: 1234
+_CURRENCY_SIGNS = "원円元"  # written after the number in Korea, Japan, China; not in Unicode's Sc category
+_CURRENCY = rf"\p{{Sc}}|[{_CURRENCY_SIGNS}]"
 _DECIMAL_HINT = ('set decimal = "," or decimal = "." in [data] (or pass --decimal , or --decimal .) '
                  "to say which")
 
@@ -133,6 +136,7 @@ def parse_numbers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str
     text = _as_text(values)
     missing = pc.is_in(text, value_set=pa.array(NULL_TOKENS, text.type))
     text = pc.if_else(missing, pa.scalar(None, text.type), text)
+    _no_currency(text, origin, canon)
     errors: list[tuple[int, str]] = []  # (row, message); the first row in file order is reported
     comma = _np(pc.match_substring(text, ","), False)
     if comma.any() or decimal == ",":
@@ -198,6 +202,22 @@ def parse_numbers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str
     if errors:
         raise InputError(min(errors)[1])
     return _np(out)
+
+
+def _no_currency(text: pa.ChunkedArray, origin: Origin, canon: str) -> None:
+    """A currency sign ('₩1,498', '$12.50', '12,50 €', '1,498원') is refused, naming the sign.
+
+    Refused rather than stripped: without the sign '1,498' is still ambiguous (1498 or 1.498; the
+    won has no decimals, the euro has), and a price column in two currencies must not be summed up
+    silently. Before this check the message blamed the comma.
+    """
+    hit = _first(_np(pc.match_substring_regex(text, _CURRENCY), False))
+    if hit is not None:
+        value = _str(text, hit)
+        sign = next(ch for ch in value if ch in _CURRENCY_SIGNS or unicodedata.category(ch) == "Sc")
+        raise InputError(f"{origin.where(hit, canon)}: {value!r} holds the currency sign {sign!r}; prep reads plain "
+                         f"numbers: write the column without it (in Excel: format the cells as Number, not Currency "
+                         f"or Accounting, before saving).")
 
 
 def _str(a: pa.Array | pa.ChunkedArray, i: int) -> str:

@@ -226,6 +226,7 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         "repairs": info.get("repairs", []),
         "skipped": skipped,
         "no_volume": info.get("no_volume", []),
+        "input_notes": info.get("input_notes", []),  # day/month order decided, folder entries not read
         "prep": cfg.to_mapping(),
     }
     write_report(out, report, {s: splits[s].target for s in SPLITS}, vols)

@@ -189,7 +189,9 @@ def text_dates(text: pa.ChunkedArray, origin: Origin, canon: str, raw: pa.Chunke
     n = len(text)
     empty = _np(pc.is_in(text, value_set=pa.array(NULL_TOKENS, text.type)), True)
     date, tod, bad_time = _split_time(text)
-    if date_format is not None:
+    if date_format is not None:  # a format with a time reads the whole value; else the date part, time kept
+        if "%H" in date_format:
+            return _explicit(text, origin, canon, raw, empty, date_format)
         return _explicit(date, origin, canon, raw, empty, date_format) + tod
     kind = _classify(date)
     nseg = len(origin.starts) - 1

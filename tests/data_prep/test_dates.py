@@ -35,6 +35,8 @@ def test_a_two_digit_year_is_refused_naming_line_and_format(value, shape):
 def test_a_two_digit_year_is_read_with_an_explicit_format():
     assert _dates(["01/02/20", "12/31/99"], "%m/%d/%y")[0] == ["2020-01-02", "1999-12-31"]
     assert _dates(["02.01.20"], "%d.%m.%y")[0] == ["2020-01-02"]
+    assert _dates(["02.01.20 09:30"], "%d.%m.%y %H:%M")[0] == ["2020-01-02"]
+    assert _dates(["02.01.20 09:30"], "%d.%m.%y")[0] == ["2020-01-02"]  # the time is kept either way
     with pytest.raises(InputError, match=r"line 3 .*'2020-01-03' is not a date written MM/DD/YY"):
         _dates(["01/02/20", "2020-01-03"], "%m/%d/%y")
 

@@ -96,7 +96,7 @@ def test_csv_gz_is_a_data_name(tmp_path):
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old Excel workbook (.xls)"),
     (b"BZh91AY&SY" + bytes(50), "compressed with bzip2"),
     (bytes(range(256)) * 4, "binary data, not text"),
-])
+], ids=["xlsx", "zip", "xls", "bzip2", "binary"])
 def test_other_bytes_are_refused_saying_what_they_are(tmp_path, data, what):
     root = _folder(tmp_path, ("AAA.csv",))
     (root / "BBB.csv").write_bytes(data)
@@ -115,8 +115,19 @@ def test_lines_count_as_an_editor_past_quoted_multi_line_fields(tmp_path):
         load_source(str(tmp_path / "AAA.csv"))
 
 
-@pytest.mark.parametrize("value, sign", [("₩1,498", "₩"), ("$12.50", "$"), ("12,50 €", "€"), ("1,498원", "원")])
+@pytest.mark.parametrize("value, sign", [("₩1,498", "₩"), ("$12.50", "$"), ("12,50 €", "€"), ("1,498원", "원")],
+                         ids=["won", "dollar", "euro_after", "won_hangul"])
 def test_a_currency_sign_is_named(value, sign):
     origin = Origin(np.array([0, 2]), ["a.csv"], [1], np.arange(1, 3), [{"close": "Close"}])
     with pytest.raises(InputError, match=rf"line 3 .*'{re.escape(value)}' holds the currency sign '{re.escape(sign)}'"):
         parse_numbers(pa.array(["1498", value]), origin, "close")
+
+
+def test_validation_messages_count_editor_lines_too(tmp_path):
+    from data_prep.validate import validate
+    rows = [ROWS[0] + ",Note"] + [r + ',"-"' for r in ROWS[1:]]
+    rows[2] = rows[2][:-3] + '"a\nb\nc"'
+    rows[15] = rows[15].replace(",11,9,10.5,", ",11,9,12,")  # close above high on data row 15: line 16 + 2
+    (tmp_path / "AAA.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"AAA\.csv, line 18 \(data row 15; .*field 'high'"):
+        validate(load_source(str(tmp_path / "AAA.csv")), 1)

@@ -87,3 +87,10 @@ def test_times_after_other_date_formats_are_kept():
     o = Origin(np.array([0, 2]), ["a.csv"], [1], np.arange(1, 3), [{"date": "Date"}])
     days, tod = parse_dates(pa.array(["1/2/2020 9:30", "13/2/2020 10:00:05"]), o, "date")
     assert [str(d) for d in days] == ["2020-02-01", "2020-02-13"] and list(tod) == [34200, 36005]
+
+
+def test_date_format_must_name_day_month_and_year():
+    from data_prep.config import PrepConfig
+    assert PrepConfig(date_format="%d/%m/%y").date_format == "%d/%m/%y"
+    with pytest.raises(InputError, match=r"date_format must name the day, month and year.*'%Y-%m'"):
+        PrepConfig(date_format="%Y-%m")

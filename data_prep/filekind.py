@@ -120,6 +120,9 @@ def csv_bytes(path: Path, name: str) -> bytes:
         except (OSError, EOFError, zlib.error) as e:
             raise InputError(f"{name}: a gzip file that does not decompress ({e}); compress it again or give the "
                              f"plain CSV.") from None
+        if data.startswith(b"PAR1"):
+            raise InputError(f"{name}: a gzip-compressed Parquet file; decompress it (gunzip) and name it .parquet "
+                             f"(Parquet compresses its own columns).")
         error = _refused(name + " (decompressed)", data[:_HEAD])
         if error is not None:
             raise error

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common.errors import InputError
 
-from .filekind import DATA_SUFFIXES, SPREADSHEET_SUFFIXES, is_data_name, shown, ticker_stem
+from .filekind import DATA_SUFFIXES, SPREADSHEET_SUFFIXES, is_data_name, shown, ticker_stem, valid_name
 
 __all__ = ["scan"]
 
@@ -57,6 +57,8 @@ def _entry(path: Path, root: Path, files: list[Path], notes: list[dict]) -> None
         notes.append(_note(path, root, "not a regular file"))
     elif is_data_name(name):
         files.append(path)
+        if not valid_name(name):  # read all the same; said, since the ticker's name is the escaped one
+            notes.append({"name": shown(name), "ticker": shown(ticker_stem(name))})
     elif name.lower().endswith(SPREADSHEET_SUFFIXES):
         raise InputError(f"{shown(path)}: a spreadsheet workbook, which prep does not read; save it as CSV (UTF-8) "
                          f"or Parquet, or move it out of the folder.")

@@ -62,6 +62,7 @@ def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(tmp_path):
     raw = load_source(str(root))
     assert raw.panel.tickers == ["AAA", "Soci\\xe9t\\xe9"]
     assert raw.panel.files[1].endswith("Soci\\xe9t\\xe9.csv")
+    assert raw.notes == [{"name": "Soci\\xe9t\\xe9.csv", "ticker": "Soci\\xe9t\\xe9"}]
 
 
 def test_one_ticker_in_two_files_is_refused(tmp_path):

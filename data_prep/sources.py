@@ -8,7 +8,11 @@ validation errors.
 
 Row numbers: ``Panel.row`` is the 1-based DATA row (the first row after the header is 1). Messages
 for CSV files say ``line N`` counting lines as an editor or ``sed -n Np`` does (the header is line 1,
-or 2 after an Excel ``sep=;`` line); Parquet files have no lines, so their messages say ``row N``.
+or 2 after an Excel ``sep=;`` line; a quoted field spanning lines shifts the rows after it, see
+``lines.editor_lines`` and ``Panel.line_maps``); Parquet files have no lines, so their messages say ``row N``.
+
+A folder's entries are sorted out by ``folder.scan`` (read, noted or refused), a file's kind by its
+first bytes (``filekind``); what was decided or left out travels in ``RawInput.notes`` to the summary.
 """
 from __future__ import annotations
 

@@ -69,6 +69,18 @@ def _utf16(head: bytes) -> str | None:
     return None
 
 
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+
+
+def _binary(head: bytes) -> bool:
+    """NUL bytes, or more control bytes than text ever holds (random data: about 1 in 8 bytes; text in any
+    8-bit encoding, Latin-1 or CP949 included: none). Short random files need not hold a NUL."""
+    if b"\x00" in head:
+        return True
+    control = len(head) - len(head.translate(None, _CONTROL))
+    return control >= max(2, 0.02 * len(head))
+
+
 def _refused(name: str, head: bytes) -> InputError | None:
     """The refusal for bytes prep does not read (what they are, what to do), or None for text/gzip/Parquet."""
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
@@ -90,7 +102,7 @@ def _refused(name: str, head: bytes) -> InputError | None:
                               f"it ({tool} {name}) or recompress it with gzip (.csv.gz is read as it is).")
     if head.startswith(b"%PDF"):
         return InputError(f"{name}: this is a PDF document, not a CSV file; export the prices as CSV.")
-    if b"\x00" in head and _utf16(head) is None:
+    if _utf16(head) is None and _binary(head):
         return InputError(f"{name}: this is binary data, not text (first bytes: {head[:8].hex(' ')}); is it the right "
                           f"file? Give prices as CSV (UTF-8) or Parquet.")
     return None

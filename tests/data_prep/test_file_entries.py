@@ -97,7 +97,8 @@ def test_csv_gz_is_a_data_name(tmp_path):
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old Excel workbook (.xls)"),
     (b"BZh91AY&SY" + bytes(50), "compressed with bzip2"),
     (bytes(range(256)) * 4, "binary data, not text"),
-], ids=["xlsx", "zip", "xls", "bzip2", "binary"])
+    (bytes(b for b in np.random.default_rng(1).bytes(150) if b), "binary data, not text"),  # short, no NUL
+], ids=["xlsx", "zip", "xls", "bzip2", "binary", "short_binary_without_nul"])
 def test_other_bytes_are_refused_saying_what_they_are(tmp_path, data, what):
     root = _folder(tmp_path, ("AAA.csv",))
     (root / "BBB.csv").write_bytes(data)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -70,8 +71,10 @@ def describe_row(panel: Panel, i: int) -> str:
     return row_text(name, header, int(panel.row[i]), panel.line_maps.get(k))
 
 
-def _digest_files(paths: list[Path], root: Path) -> str:
-    """blake2b over (relative name, size, sha256 of the bytes) of each file, in sorted name order.
+def _digest_files(paths: list[Path], root: Path, notes: list[dict] | None = None) -> str:
+    """blake2b over (relative name, size, sha256 of the bytes) of each file, in sorted name order, and
+    over the folder's entries that are not read (``notes``), when there are any: the summary of a cache
+    hit says what is not read in the folder as it is now (a subfolder added later is never silent).
 
     Hashing 400 MB of CSV is the whole cost of a cache hit for a file source: sha256 (SHA-NI on
     current x86 CPUs) takes about 60 % of blake2b's CPU time here, on a few threads (hashlib
@@ -97,6 +100,8 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     top = hashlib.blake2b(digest_size=20)
     for p, d in zip(ordered, digests):  # fsencode: a name that is not UTF-8 hashes as its bytes
         top.update(os.fsencode(rel[p]) + f"\0{p.stat().st_size}\0".encode() + d)
+    if notes:  # only then: the keys of folders holding nothing else stay what they were
+        top.update(json.dumps(notes, sort_keys=True).encode())
     return top.hexdigest()
 
 
@@ -108,8 +113,9 @@ def _dir_files(root: Path) -> tuple[list[Path], list[dict]]:
 def _load_dir(root: Path, key: str | None = None, decimal: str | None = None,
               date_format: str | None = None) -> RawInput:
     files, notes = _dir_files(root)
+    key = key or _digest_files(files, root, notes)  # before reading adds its own notes
     panel = read_files(files, [shown(p) for p in files], decimal, date_format, notes)
-    return RawInput(panel, key or _digest_files(files, root), None, "dir",
+    return RawInput(panel, key, None, "dir",
                     f"{len(files)} files in {shown(root)} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
@@ -213,7 +219,8 @@ def source_key(source: str) -> str:
         return _synthetic_key(src)[2]
     path = Path(src).expanduser()
     if path.is_dir():
-        return _digest_files(_dir_files(path)[0], path)
+        files, notes = _dir_files(path)
+        return _digest_files(files, path, notes)
     if path.is_file():
         return _digest_files([path], path)
     raise _not_found(src)

@@ -133,3 +133,15 @@ def test_validation_messages_count_editor_lines_too(tmp_path):
     (tmp_path / "AAA.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(InputError, match=r"AAA\.csv, line 18 \(data row 15; .*field 'high'"):
         validate(load_source(str(tmp_path / "AAA.csv")), 1)
+
+
+def test_the_key_covers_the_entries_not_read(tmp_path):
+    """A cache hit reports what is not read in the folder as it is now: a subfolder added later changes the key."""
+    root = _folder(tmp_path)
+    plain = source_key(str(root))
+    assert load_source(str(root)).content_key == plain
+    (root / "sub").mkdir()
+    with_sub = source_key(str(root))
+    assert with_sub != plain and load_source(str(root)).content_key == with_sub
+    (root / "sub").rmdir()
+    assert source_key(str(root)) == plain  # a folder holding only data files keeps its key

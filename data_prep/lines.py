@@ -16,7 +16,7 @@ import numpy as np
 
 from .dialect import Dialect
 
-__all__ = ["editor_lines"]
+__all__ = ["editor_lines", "record_line"]
 
 _CHUNK = 1 << 24
 
@@ -43,14 +43,33 @@ def editor_lines(src: Path | bytes, d: Dialect, rows: int) -> np.ndarray | None:
     breaks = lf if lf else cr
     if breaks - d.header_line <= rows:  # no more line breaks than records: no field spans lines
         return None
+    starts = _record_starts(src, d.delimiter)
+    if starts is None:
+        return None
+    lines = np.asarray(starts[d.header_line:], dtype=np.int64)
+    return lines[:rows] if len(lines) >= rows else None
+
+
+def _record_starts(src: Path | bytes, delimiter: str, stop: int | None = None) -> list[int] | None:
+    """The editor line on which each record (header and sep= line included) starts; None if csv cannot tell."""
     data = src if isinstance(src, bytes) else Path(src).read_bytes()
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""), delimiter=d.delimiter)
-    starts, prev = [], 0
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""), delimiter=delimiter)
+    starts: list[int] = []
+    prev = 0
     try:
         for _ in reader:
             starts.append(prev + 1)
             prev = reader.line_num
+            if stop is not None and len(starts) >= stop:
+                break
     except csv.Error:  # the readers report what is wrong with the file; line numbers stay plain
         return None
-    lines = np.asarray(starts[d.header_line:], dtype=np.int64)
-    return lines[:rows] if len(lines) >= rows else None
+    return starts
+
+
+def record_line(src: Path | bytes, delimiter: str, record: int) -> int:
+    """The editor line of 1-based ``record`` (pandas' "line N" in its tokenizing errors counts records)."""
+    if not _scan(src)[0]:  # no quote: records are lines
+        return record
+    starts = _record_starts(src, delimiter, stop=record)
+    return starts[record - 1] if starts is not None and len(starts) >= record else record

@@ -33,7 +33,7 @@ from .columns import NUMERIC, REQUIRED, map_columns, missing_column
 from .dialect import Dialect, sniff
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .filekind import DATA_SUFFIXES, csv_bytes, is_data_name, kind_of, ticker_stem, valid_name
-from .lines import editor_lines
+from .lines import editor_lines, record_line
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, parse_tickers
 
@@ -97,7 +97,10 @@ def read_csv_precise(path: Path | bytes, name: str, d: Dialect, cols: dict[str, 
     except pd.errors.EmptyDataError:
         raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"{name}: not a readable CSV file ({str(e).strip()}); a value holding the delimiter "
+        # pandas counts records as lines: past a quoted multi-line field, say the line an editor shows
+        what = re.sub(r"in line (\d+)", lambda m: f"in line {record_line(path, d.delimiter, int(m.group(1)))}",
+                      str(e).strip())
+        raise InputError(f"{name}: not a readable CSV file ({what}); a value holding the delimiter "
                          f"{d.delimiter!r} must be in double quotes, e.g. \"1,234.5\".") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{name}: not a readable CSV file ({e}); save it as UTF-8.") from None

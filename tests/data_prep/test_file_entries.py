@@ -125,6 +125,15 @@ def test_a_currency_sign_is_named(value, sign):
         parse_numbers(pa.array(["1498", value]), origin, "close")
 
 
+def test_a_ragged_line_after_a_multi_line_field_is_named_by_its_editor_line(tmp_path):
+    rows = [ROWS[0] + ",Note"] + [r + ',"-"' for r in ROWS[1:]]
+    rows[2] = rows[2][:-3] + '"a\nb\nc"'
+    rows[9] += ",extra"  # data row 9: editor line 10 + 2 (pandas says "line 10": it counts records)
+    (tmp_path / "AAA.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"AAA\.csv: not a readable CSV file \(.*Expected 7 fields in line 12, saw 8"):
+        load_source(str(tmp_path / "AAA.csv"))
+
+
 def test_validation_messages_count_editor_lines_too(tmp_path):
     from data_prep.validate import validate
     rows = [ROWS[0] + ",Note"] + [r + ',"-"' for r in ROWS[1:]]

@@ -238,7 +238,7 @@ def _written(text: pa.ChunkedArray, kind: np.ndarray, origin: Origin, i: int, sh
     rows = a + np.flatnonzero(kind[a:b] == kind[i])
     date, _, _ = _split_time(text.slice(0, b))
     first, second = _fields(date, rows)
-    if (first > 12).any() and not (second > 12).any():
+    if ((first > 12).any() or shape.dotted) and not (second > 12).any():
         return _label(shape.formats[0])
     if (second > 12).any() and not (first > 12).any():
         return _label(shape.formats[1])

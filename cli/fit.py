@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
-    from model.final import fit_run, save_fit, train_config_for
+    from model.refit import fit_run, prepare_run, save_fit, train_config_for
     from model.run_file import load_run_config
 
     if args.final and not args.out:
@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
     threads = resolve_threads(args.threads, cfg.threads)
     with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
-        run_ = fit_run(rc, cfg, Path(args.cache) if args.cache else cache_root(), final=args.final,
-                       progress=not args.quiet, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
-                       threads=threads, device_where="--device" if args.device else f"{args.config}, [train]")
+        prep = prepare_run(rc, [cfg], Path(args.cache) if args.cache else cache_root(), progress=not args.quiet,
+                           device_where="--device" if args.device else f"{args.config}, [train]")
+        run_ = fit_run(prep, cfg, final=args.final, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
+                       threads=threads)
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)
     r = run_.result
     print(format_history(r.history))

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
-    from model.final import predict_model_dir
+    from model.predict_saved import predict_model_dir
 
     if args.top is not None and args.top < 1:
         raise InputError(f"--top must be a positive integer, but got --top={args.top}.")

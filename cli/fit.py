@@ -10,6 +10,9 @@ accepted unchanged.
                        epochs when present (else [train].epochs), and save that model
   --checkpoint PATH    write a checkpoint after every epoch; --resume PATH continues from one
 
+An ensemble run file (`stocktune export --ensemble`) needs --final --out DIR: every member is
+retrained (one progress bar each) into one model directory, whose `evaluate`/`predict` average them.
+
 examples:
   stocktune fit --config runs/best.toml
   stocktune fit --config runs/best.toml --final --out runs/final_model
@@ -19,10 +22,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli.progress import epoch_bar, format_history
 from common.env import cache_root
 from common.errors import InputError
+
+if TYPE_CHECKING:
+    from model.run_file import RunConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"--out must be a directory, but {out} is a file.")
     rc = load_run_config(args.config, train_overrides={"device": args.device} if args.device else None)
+    if rc.members:
+        return _fit_ensemble(args, rc, out)
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
     threads = resolve_threads(args.threads, cfg.threads)
     with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
@@ -68,4 +77,37 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         save_fit(out, run_, rc)
         print(f"model saved to {out}")
+    return 0
+
+
+def _fit_ensemble(args: argparse.Namespace, rc: RunConfig, out: Path | None) -> int:
+    """Every member of an ensemble run file, one after the other on one prepared dataset, then one
+    model directory (written only when all members trained)."""
+    from common.cpus import resolve_threads
+    from model.refit import fit_run, member_configs, prepare_run, save_members
+
+    if not args.final or out is None:
+        raise InputError(f"{args.config} is an ensemble run file ({len(rc.members)} members): train it with "
+                         f"`stocktune fit --config {args.config} --final --out DIR`.")
+    if args.checkpoint or args.resume:
+        raise InputError("--checkpoint/--resume take one model's checkpoint; an ensemble run file trains several "
+                         "members: run it without them.")
+    members = member_configs(rc, epochs=args.epochs)
+    threads = resolve_threads(args.threads, members[0][1].threads)
+    prep = prepare_run(rc, [c for _, c in members], Path(args.cache) if args.cache else cache_root(),
+                       progress=not args.quiet, device_where="--device" if args.device else f"{args.config}, [[members]]")
+    print(f"dataset {prep.path} ({'cached' if prep.cached else 'built'})", file=sys.stderr)
+    runs = []
+    for i, (m, cfg) in enumerate(members, 1):
+        label = f"member {i}/{len(members)} {m.name}"
+        with epoch_bar(cfg.epochs, label, disable=args.quiet) as on_epoch:
+            runs.append(fit_run(prep, cfg, final=True, on_epoch=on_epoch, threads=threads))
+        r = runs[-1].result
+        print(f"{label}: {len(r.history)} epochs, train_loss {r.best_metrics.get('train_loss', float('nan')):.4f}",
+              file=sys.stderr)
+    print(f"ensemble of {len(runs)} members (device {runs[0].result.device}, threads {threads}):")
+    for (m, _), run_ in zip(members, runs):
+        print(f"  {m.name:<24} trial {m.trial}  seed {m.seed}  epochs {len(run_.result.history)}")
+    save_members(out, runs, rc)
+    print(f"model saved to {out}")
     return 0

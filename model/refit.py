@@ -21,8 +21,7 @@ from .devices import check_device, use_threads
 from .model_dir import MemberModel, save_ensemble, save_model
 from .run_file import RunConfig, RunMember
 
-__all__ = ["final_config", "train_config_for", "member_configs", "FitRun", "prepare_run", "fit_run", "fit_members",
-           "save_fit", "save_members"]
+__all__ = ["final_config", "train_config_for", "member_configs", "FitRun", "prepare_run", "fit_run", "save_fit", "save_members"]
 
 OnEpoch = Callable[[int, dict[str, float]], bool | None]
 
@@ -86,18 +85,6 @@ def fit_run(prep: data_prep.PrepResult, cfg: TrainConfig, *, final: bool = False
     dataset = prep.dataset()
     result = fit(dataset, cfg, on_epoch=on_epoch, checkpoint_path=checkpoint, resume_from=resume)
     return FitRun(result, dataset, prep, cfg, final)
-
-
-def fit_members(prep: data_prep.PrepResult, members: list[tuple[RunMember, TrainConfig]], *,
-                threads: int | None = None,
-                on_member: Callable[[int, RunMember, TrainConfig], OnEpoch | None] | None = None) -> list[FitRun]:
-    """Train every ensemble member on the same prepared dataset, one after the other;
-    ``on_member(i, member, cfg)`` (1-based ``i``) returns that member's per-epoch callback."""
-    runs = []
-    for i, (m, cfg) in enumerate(members, 1):
-        on_epoch = on_member(i, m, cfg) if on_member is not None else None
-        runs.append(fit_run(prep, cfg, final=True, on_epoch=on_epoch, threads=threads))
-    return runs
 
 
 def _extra(run: FitRun, rc: RunConfig) -> dict[str, Any]:

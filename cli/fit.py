@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         return _fit_ensemble(args, rc, out)
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
     threads = resolve_threads(args.threads, cfg.threads)
+    # prepared before the bar starts: prep's own lines would otherwise land on the bar
+    prep = prepare_run(rc, [cfg], Path(args.cache) if args.cache else cache_root(), progress=not args.quiet,
+                       device_where="--device" if args.device else f"{args.config}, [train]")
     with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
-        prep = prepare_run(rc, [cfg], Path(args.cache) if args.cache else cache_root(), progress=not args.quiet,
-                           device_where="--device" if args.device else f"{args.config}, [train]")
         run_ = fit_run(prep, cfg, final=args.final, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
                        threads=threads)
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)

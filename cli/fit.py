@@ -1,17 +1,13 @@
 """Train one model from a run file ([data] + [train], optionally [result] from `stocktune export`).
 
-Prepares (or loads from the cache) the dataset named by [data], trains with a per-epoch progress bar
-on stderr and prints the metrics per epoch and of the best epoch. An exported best config is
-accepted unchanged.
+Prepares (or finds in the cache) the dataset named by [data], then trains with a per-epoch progress
+bar on stderr and prints the metrics per epoch and of the best epoch.
 
-  --out DIR            save the best epoch's model directory (model.pt, config.json, dataset_meta.json,
-                       extra.json) for `stocktune evaluate` / `predict`
-  --final --out DIR    retrain on train + validation, with no evaluation, for [result].best_epoch
-                       epochs when present (else [train].epochs), and save that model
+  --out DIR            save the model directory (best epoch) for `stocktune evaluate` / `predict`
+  --final --out DIR    retrain on train + validation for [result].best_epoch epochs (else [train].epochs)
   --checkpoint PATH    write a checkpoint after every epoch; --resume PATH continues from one
-
-An ensemble run file (`stocktune export --ensemble`) needs --final --out DIR: every member is
-retrained (one progress bar each) into one model directory, whose `evaluate`/`predict` average them.
+An ensemble run file (`export --ensemble`) needs --final --out DIR: its members train one after
+the other into one model directory, which `evaluate`/`predict` average.
 
 examples:
   stocktune fit --config runs/best.toml
@@ -22,14 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cli.progress import epoch_bar, format_history
 from common.env import cache_root
 from common.errors import InputError
-
-if TYPE_CHECKING:
-    from model.run_file import RunConfig
+from model.run_file import RunConfig, load_run_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +45,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
     from model.refit import fit_run, prepare_run, save_fit, train_config_for
-    from model.run_file import load_run_config
 
     if args.final and not args.out:
         raise InputError("--final needs --out DIR: a final refit exists to save the model it trains.")
@@ -82,33 +74,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fit_ensemble(args: argparse.Namespace, rc: RunConfig, out: Path | None) -> int:
-    """Every member of an ensemble run file, one after the other on one prepared dataset, then one
-    model directory (written only when all members trained)."""
+    """Every member of an ensemble run file on one prepared dataset, then one model directory."""
     from common.cpus import resolve_threads
-    from model.refit import fit_run, member_configs, prepare_run, save_members
+    from model.refit import check_ensemble_fit, fit_members, member_configs, prepare_run, save_members
 
-    if not args.final or out is None:
-        raise InputError(f"{args.config} is an ensemble run file ({len(rc.members)} members): train it with "
-                         f"`stocktune fit --config {args.config} --final --out DIR`.")
-    if args.checkpoint or args.resume:
-        raise InputError("--checkpoint/--resume take one model's checkpoint; an ensemble run file trains several "
-                         "members: run it without them.")
+    check_ensemble_fit(rc, args.final, out, args.checkpoint or args.resume)
     members = member_configs(rc, epochs=args.epochs)
     threads = resolve_threads(args.threads, members[0][1].threads)
     prep = prepare_run(rc, [c for _, c in members], Path(args.cache) if args.cache else cache_root(),
                        progress=not args.quiet, device_where="--device" if args.device else f"{args.config}, [[members]]")
-    print(f"dataset {prep.path} ({'cached' if prep.cached else 'built'})", file=sys.stderr)
-    runs = []
-    for i, (m, cfg) in enumerate(members, 1):
-        label = f"member {i}/{len(members)} {m.name}"
-        with epoch_bar(cfg.epochs, label, disable=args.quiet) as on_epoch:
-            runs.append(fit_run(prep, cfg, final=True, on_epoch=on_epoch, threads=threads))
-        r = runs[-1].result
-        print(f"{label}: {len(r.history)} epochs, train_loss {r.best_metrics.get('train_loss', float('nan')):.4f}",
-              file=sys.stderr)
-    print(f"ensemble of {len(runs)} members (device {runs[0].result.device}, threads {threads}):")
-    for (m, _), run_ in zip(members, runs):
-        print(f"  {m.name:<24} trial {m.trial}  seed {m.seed}  epochs {len(run_.result.history)}")
+    runs = fit_members(prep, members, threads=threads, bar=lambda n, desc: epoch_bar(n, desc, disable=args.quiet),
+                       say=lambda line: print(line, file=sys.stderr))
     save_members(out, runs, rc)
-    print(f"model saved to {out}")
+    print(f"ensemble of {len(runs)} members (device {runs[0].result.device}, threads {threads}) saved to {out}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from .devices import check_device, use_threads
 from .model_dir import MemberModel, save_ensemble, save_model
 from .run_file import RunConfig, RunMember
 
-__all__ = ["final_config", "train_config_for", "member_configs", "FitRun", "prepare_run", "fit_run", "save_fit", "save_members"]
+__all__ = ["final_config", "train_config_for", "member_configs", "FitRun", "prepare_run", "fit_run",
+           "check_ensemble_fit", "fit_members", "save_fit", "save_members"]
 
 OnEpoch = Callable[[int, dict[str, float]], bool | None]
 
@@ -85,6 +87,32 @@ def fit_run(prep: data_prep.PrepResult, cfg: TrainConfig, *, final: bool = False
     dataset = prep.dataset()
     result = fit(dataset, cfg, on_epoch=on_epoch, checkpoint_path=checkpoint, resume_from=resume)
     return FitRun(result, dataset, prep, cfg, final)
+
+
+def check_ensemble_fit(rc: RunConfig, final: bool, out: Path | None, checkpoint: str | None) -> None:
+    """An ensemble run file is for a final refit into a directory, without one model's checkpoint."""
+    if not final or out is None:
+        raise InputError(f"{rc.path} is an ensemble run file ({len(rc.members)} members): train it with "
+                         f"`stocktune fit --config {rc.path} --final --out DIR`.")
+    if checkpoint:
+        raise InputError("--checkpoint/--resume take one model's checkpoint; an ensemble run file trains several "
+                         "members: run it without them.")
+
+
+def fit_members(prep: data_prep.PrepResult, members: list[tuple[RunMember, TrainConfig]], *,
+                threads: int | None = None, bar: Callable[[int, str], AbstractContextManager[OnEpoch]] | None = None,
+                say: Callable[[str], None] | None = None) -> list[FitRun]:
+    """Train every ensemble member on the same prepared dataset, one after the other: ``bar(epochs,
+    label)`` gives each member's per-epoch callback (a progress bar), ``say`` gets a line per member."""
+    runs = []
+    for i, (m, cfg) in enumerate(members, 1):
+        label = f"member {i}/{len(members)} {m.name}"
+        with bar(cfg.epochs, label) if bar is not None else nullcontext(None) as on_epoch:
+            runs.append(fit_run(prep, cfg, final=True, on_epoch=on_epoch, threads=threads))
+        if say is not None:
+            r = runs[-1].result
+            say(f"{label}: {len(r.history)} epochs, train_loss {r.best_metrics.get('train_loss', float('nan')):.4f}")
+    return runs
 
 
 def _extra(run: FitRun, rc: RunConfig) -> dict[str, Any]:

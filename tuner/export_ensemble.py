@@ -42,6 +42,10 @@ def ensemble_document(cfg: StudyConfig, trials: Mapping[int, Any], rows: list[An
     if top_k is not None and top_k < 1:
         raise InputError(f"--top-k must be >= 1, but got --top-k {top_k}.")
     rows = rows[:top_k] if top_k is not None else rows
+    missing = [int(_row(r, "trial")) for r in rows if int(_row(r, "trial")) not in trials]
+    if missing:
+        raise InputError(f"the confirmed ranking of study {cfg.name!r} names trial {missing[0]}, which the study no "
+                         f"longer has; run `stocktune confirm {cfg.path}` again.")
     docs = [run_document(cfg, trials[int(_row(row, "trial"))], rank, None, verdict) for rank, row in enumerate(rows, 1)]
     members, ranks, head = [], [], docs[0]
     for row, doc in zip(rows, docs):

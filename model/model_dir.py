@@ -311,11 +311,8 @@ def load_model_dir(model_dir: str | Path | ModelDirInfo, device: Any = "cpu") ->
 def load_model(directory: str | Path, device: Any = "cpu") -> LoadedModel:
     """One single-model directory as a LoadedModel (the library API; `evaluate`/`predict` use
     ``load_model_dir``, which also reads ensembles)."""
-    d = Path(directory)
-    if (d / MANIFEST).is_file():
-        raise InputError(f"{d} is an ensemble; load it with model.model_dir.load_model_dir.")
-    missing = _missing(d, MODEL_FILES)
-    if missing:
-        raise InputError(f"{d} is not a saved model (no {missing[0]}); create one with `stocktune fit --out DIR`.")
-    saved = load_model_dir(check_model_dir(d, require_source=False), device)
+    info = check_model_dir(directory, require_source=False)
+    if info.ensemble:
+        raise InputError(f"{info.path} is an ensemble; load it with model.model_dir.load_model_dir.")
+    saved = load_model_dir(info, device)
     return LoadedModel(saved.nets[0], saved.info.members[0].cfg, saved.info.meta, saved.info.extra)

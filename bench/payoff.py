@@ -54,8 +54,8 @@ from data_prep import prepare  # noqa: E402
 from data_prep.folds import FoldConfig  # noqa: E402
 from data_prep.synthetic import planted_drift  # noqa: E402
 from model.evaluation import evaluate_split  # noqa: E402
-from model.final import final_config  # noqa: E402
 from model.metrics import per_date_ic  # noqa: E402
+from model.refit import final_config  # noqa: E402
 from tuner.confirm import confirmed_ranking, summarize_confirmation  # noqa: E402
 from tuner.defaults_arm import defaults_number  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
@@ -119,8 +119,8 @@ def test_score(dataset: Any, cfg: model.TrainConfig, epochs: int) -> tuple[float
     """(test IC, test skill vs 0.5, epochs) of a final refit of ``cfg`` for ``epochs`` epochs."""
     final = final_config(cfg, max(1, epochs))
     fit = model.fit(dataset, final)
-    ev = evaluate_split(fit.model, dataset, final, split="test").result["model"]
-    return ev["ic"], ev["skill_half"], final.epochs
+    ev = evaluate_split(fit.model, dataset, final, split="test").model
+    return ev.ic, ev.skill_half, final.epochs
 
 
 def _field(v: Any, key: str) -> Any:

@@ -49,22 +49,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
+    from model.evaluate_saved import control_configs, evaluate_model_dir, write_evaluation
     from model.evaluation_text import format_evaluation
-    from model.final import check_model_dir, evaluate_model_dir, read_train_config, write_evaluation
+    from model.model_dir import check_model_dir
 
     if args.controls < 1:
         raise InputError(f"--controls must be >= 1 (or use --no-control), but got --controls={args.controls}.")
-    check_model_dir(args.model_dir)
+    info = check_model_dir(args.model_dir)
     out_dir = Path(args.out or args.model_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a directory.")
     n = args.controls if args.control else 0
     threads = resolve_threads(args.threads)
-    with epoch_bar(read_train_config(args.model_dir).epochs * n, "controls (shuffled labels)", disable=True if n == 0 else None) as on_epoch:
+    control_epochs = sum(c.epochs for c in control_configs(info, n))
+    with epoch_bar(control_epochs, "controls (shuffled labels)", disable=True if n == 0 else None) as on_epoch:
         ev = evaluate_model_dir(args.model_dir, Path(args.cache) if args.cache else cache_root(), n_controls=n,
                                 control_seed=args.control_seed, device=args.device, n_bins=args.bins,
                                 on_control_epoch=on_epoch, threads=threads)
     path = write_evaluation(out_dir, ev, plots=not args.no_plots)
-    print(format_evaluation(ev.result))
+    print(format_evaluation(ev))
     print(f"\nwrote {path}" + ("" if args.no_plots else " and plots"))
     return 0

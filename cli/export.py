@@ -6,6 +6,10 @@ study, masked storage, dataset cache key, exported_at). With --top-k K, K files 
 per rank: --out best.toml gives best_1.toml ... best_K.toml. An existing file is replaced, with a
 note on stderr; an --out that is a directory exits 2.
 
+--ensemble writes ONE run file whose members are the confirmed configurations x their confirmation
+seeds (`stocktune confirm` first; --top-k K keeps the K best configurations); `stocktune fit --final`
+trains every member into one model directory, and `evaluate`/`predict` average them.
+
 example: stocktune export studies/sample.toml --out best.toml && stocktune fit --config best.toml
 """
 from __future__ import annotations
@@ -19,7 +23,10 @@ from cli.numbers import count
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
     p.add_argument("--out", default=None, metavar="FILE", help="output run file (default: runs/<study>/best.toml)")
-    p.add_argument("--top-k", type=count, default=1, metavar="K", help="write the K best trials, one file each")
+    p.add_argument("--top-k", type=count, default=None, metavar="K",
+                   help="write the K best trials, one file each (with --ensemble: the K best confirmed configurations)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="one run file of the confirmed configurations x their confirmation seeds (docs/final-model.md)")
     p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
 
 
@@ -33,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
     def replacing(path) -> None:
         print(f"stocktune export: note: replacing the existing {path}", file=sys.stderr)
 
-    result = export_best(cfg, out, top_k=args.top_k, on_replace=replacing)
+    if args.ensemble:
+        from tuner.export_ensemble import export_ensemble
+
+        print(export_ensemble(cfg, out, top_k=args.top_k, on_replace=replacing))
+        return 0
+    result = export_best(cfg, out, top_k=1 if args.top_k is None else args.top_k, on_replace=replacing)
     if result.confirmed:
         print("ranked by the confirmation runs (`stocktune confirm`): the best of fresh seeds, not of the search",
               file=sys.stderr)

@@ -1,14 +1,13 @@
 """Train one model from a run file ([data] + [train], optionally [result] from `stocktune export`).
 
-Prepares (or loads from the cache) the dataset named by [data], trains with a per-epoch progress bar
-on stderr and prints the metrics per epoch and of the best epoch. An exported best config is
-accepted unchanged.
+Prepares (or finds in the cache) the dataset named by [data], then trains with a per-epoch progress
+bar on stderr and prints the metrics per epoch and of the best epoch.
 
-  --out DIR            save the best epoch's model directory (model.pt, config.json, dataset_meta.json,
-                       extra.json) for `stocktune evaluate` / `predict`
-  --final --out DIR    retrain on train + validation, with no evaluation, for [result].best_epoch
-                       epochs when present (else [train].epochs), and save that model
+  --out DIR            save the model directory (best epoch) for `stocktune evaluate` / `predict`
+  --final --out DIR    retrain on train + validation for [result].best_epoch epochs (else [train].epochs)
   --checkpoint PATH    write a checkpoint after every epoch; --resume PATH continues from one
+An ensemble run file (`export --ensemble`) needs --final --out DIR: its members train one after
+the other into one model directory, which `evaluate`/`predict` average.
 
 examples:
   stocktune fit --config runs/best.toml
@@ -24,6 +23,7 @@ from cli.numbers import count
 from cli.progress import epoch_bar, format_history
 from common.env import cache_root
 from common.errors import InputError
+from model.run_file import RunConfig, load_run_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,8 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
-    from model.final import fit_run, save_fit, train_config_for
-    from model.run_file import load_run_config
+    from model.refit import fit_run, prepare_run, save_fit, train_config_for
 
     if args.final and not args.out:
         raise InputError("--final needs --out DIR: a final refit exists to save the model it trains.")
@@ -54,12 +53,16 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"--out must be a directory, but {out} is a file.")
     rc = load_run_config(args.config, train_overrides={"device": args.device} if args.device else None)
+    if rc.members:
+        return _fit_ensemble(args, rc, out)
     cfg = train_config_for(rc, final=args.final, epochs=args.epochs)
     threads = resolve_threads(args.threads, cfg.threads)
+    # prepared before the bar starts: prep's own lines would otherwise land on the bar
+    prep = prepare_run(rc, [cfg], Path(args.cache) if args.cache else cache_root(), progress=not args.quiet,
+                       device_where="--device" if args.device else f"{args.config}, [train]")
     with epoch_bar(cfg.epochs, "fit (final)" if args.final else "fit", disable=args.quiet) as on_epoch:
-        run_ = fit_run(rc, cfg, Path(args.cache) if args.cache else cache_root(), final=args.final,
-                       progress=not args.quiet, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
-                       threads=threads, device_where="--device" if args.device else f"{args.config}, [train]")
+        run_ = fit_run(prep, cfg, final=args.final, on_epoch=on_epoch, checkpoint=args.checkpoint, resume=args.resume,
+                       threads=threads)
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)
     r = run_.result
     print(format_history(r.history))
@@ -68,4 +71,21 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         save_fit(out, run_, rc)
         print(f"model saved to {out}")
+    return 0
+
+
+def _fit_ensemble(args: argparse.Namespace, rc: RunConfig, out: Path | None) -> int:
+    """Every member of an ensemble run file on one prepared dataset, then one model directory."""
+    from common.cpus import resolve_threads
+    from model.refit import check_ensemble_fit, fit_members, member_configs, prepare_run, save_members
+
+    check_ensemble_fit(rc, args.final, out, args.checkpoint or args.resume)
+    members = member_configs(rc, epochs=args.epochs)
+    threads = resolve_threads(args.threads, members[0][1].threads)
+    prep = prepare_run(rc, [c for _, c in members], Path(args.cache) if args.cache else cache_root(),
+                       progress=not args.quiet, device_where="--device" if args.device else f"{args.config}, [[members]]")
+    runs = fit_members(prep, members, threads=threads, bar=lambda n, desc: epoch_bar(n, desc, disable=args.quiet),
+                       say=lambda line: print(line, file=sys.stderr))
+    save_members(out, runs, rc)
+    print(f"ensemble of {len(runs)} members (device {runs[0].result.device}, threads {threads}) saved to {out}")
     return 0

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
-    from model.final import predict_model_dir
+    from model.predict_saved import predict_model_dir
 
     if args.top is not None and args.top < 1:
         raise InputError(f"--top must be a positive integer, but got --top={args.top}.")
@@ -50,25 +50,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError(f"--date must be a date YYYY-MM-DD, but got --date={args.date!r}.") from None
     p = predict_model_dir(args.model_dir, args.data, day, device=args.device, threads=resolve_threads(args.threads))
-    scores, skipped = p["scores"], p["skipped"]
+    scores, skipped = p.scores, p.skipped
     shown = scores[: args.top] if args.top else scores
     for s in skipped:
         print(f"skipped {s['ticker']}: {s['reason']}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps({"date": p["date"], "look_ahead": p["look_ahead"], "model_dir": str(args.model_dir),
-                          "source": args.data, "n_scored": len(scores), "predictions": shown, "skipped": skipped},
-                         indent=2))
+        print(json.dumps(p.to_json(str(args.model_dir), args.data, args.top), indent=2))
     elif args.format == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(["rank", "ticker", "date", "score", "probability"])
         for d in shown:
-            w.writerow([d["rank"], d["ticker"], p["date"], f"{d['score']:.2f}", f"{d['probability']:.6f}"])
+            w.writerow([d.rank, d.ticker, p.date, f"{d.score:.2f}", f"{d.probability:.6f}"])
     else:
-        width = max([6] + [len(d["ticker"]) for d in shown])
-        print(f"Rise score (0-100) over the next {p['look_ahead']} trading days, windows ending {p['date']}:")
+        width = max([6] + [len(d.ticker) for d in shown])
+        print(f"Rise score (0-100) over the next {p.look_ahead} trading days, windows ending {p.date}:")
         print(f"{'rank':>4}  {'ticker':<{width}}  {'score':>6}")
         for d in shown:
-            print(f"{d['rank']:>4}  {d['ticker']:<{width}}  {d['score']:>6.2f}")
+            print(f"{d.rank:>4}  {d.ticker:<{width}}  {d.score:>6.2f}")
         if len(shown) < len(scores):
             print(f"({len(scores) - len(shown)} more not shown; --top {args.top})")
         if skipped:

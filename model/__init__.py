@@ -16,7 +16,7 @@ _EXPORTS = {
     "fit": "train", "FitResult": "train", "NonFiniteLoss": "train", "resolve_device": "train",
     "ARCH_KEYS": "train", "TIMING_KEYS": "train",
     "predict": "inference",
-    "save_model": "saved_model", "load_model": "saved_model", "LoadedModel": "saved_model",
+    "save_model": "model_dir", "load_model": "model_dir", "LoadedModel": "model_dir",
     "lr_at": "schedule",
     "regression_metrics": "metrics", "rank_ic": "metrics",
     "save_atomic": "checkpoint", "load_checkpoint": "checkpoint",

@@ -28,33 +28,141 @@ import numpy as np
 from common.errors import InputError
 from data_prep.dataset import PreparedDataset, SplitArrays
 
-from .calibration import calibration_table
+from .calibration import CalibrationBin, calibration_table
 from .config import TrainConfig
 from .metrics import per_date_ic, regression_metrics
 from .selection import date_series, ic_standard_error, skill_with_se
 
-__all__ = ["LEAK_Z", "Score", "Evaluation", "score_predictions", "per_date_ic", "ic_standard_error", "shuffle_training_labels",
-           "train_control", "evaluate_split", "leak_check"]
+__all__ = ["LEAK_Z", "Metrics", "ControlRun", "LeakCheck", "ControlScore", "Score", "Evaluation", "score_predictions",
+           "per_date_ic", "ic_standard_error", "shuffle_training_labels", "train_control", "evaluate_split",
+           "leak_check"]
 
 LEAK_Z = 3.0  # the control is flagged when |IC| exceeds this many standard errors
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """One set of predictions scored on a split: evaluation.json's ``model`` entry (and the core of
+    ``control``). The fields are the JSON keys; docs/final-model.md says what each means."""
+
+    n_windows: int
+    n_dates: int
+    n_ic_dates: int
+    mae: float
+    rmse: float
+    dir_acc: float
+    baseline_mae_half: float
+    baseline_mae_mean: float
+    skill_half: float
+    skill_mean: float
+    skill_half_se: float
+    skill_mean_se: float
+    ic: float
+    ic_se: float
+    ic_t: float
+    icir: float
+    ic_positive_frac: float
+    pred_mean: float
+    pred_std: float
+    rise_rate: float
+    dir_acc_ret: float
+    train_mean: float
+    calibration: tuple[CalibrationBin, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """evaluation.json's keys, in its order (each field named once more here, so that a renamed
+        field cannot silently rename a key)."""
+        return {"n_windows": self.n_windows, "n_dates": self.n_dates, "n_ic_dates": self.n_ic_dates,
+                "mae": self.mae, "rmse": self.rmse, "dir_acc": self.dir_acc,
+                "baseline_mae_half": self.baseline_mae_half, "baseline_mae_mean": self.baseline_mae_mean,
+                "skill_half": self.skill_half, "skill_mean": self.skill_mean, "skill_half_se": self.skill_half_se,
+                "skill_mean_se": self.skill_mean_se, "ic": self.ic, "ic_se": self.ic_se, "ic_t": self.ic_t,
+                "icir": self.icir, "ic_positive_frac": self.ic_positive_frac, "pred_mean": self.pred_mean,
+                "pred_std": self.pred_std, "rise_rate": self.rise_rate, "dir_acc_ret": self.dir_acc_ret,
+                "train_mean": self.train_mean, "calibration": [b.to_json() for b in self.calibration]}
+
+
+@dataclass(frozen=True)
+class ControlRun:
+    """One shuffled-label control, scored alone (``control.runs`` in evaluation.json)."""
+
+    seed: int
+    ic: float
+    ic_se: float
+    icir: float
+    skill_half: float
+    skill_mean: float
+    mae: float
+    pred_std: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LeakCheck:
+    """The leak test of the controls' mean prediction (``leak_check``)."""
+
+    leak_z: float
+    leak_se: float
+    leak_t: float
+    ic_runs_std: float
+    leak_flag: bool
+    leak_note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leak_z": self.leak_z, "leak_se": self.leak_se, "leak_t": self.leak_t,
+                "ic_runs_std": self.ic_runs_std, "leak_flag": self.leak_flag, "leak_note": self.leak_note}
+
+
+@dataclass(frozen=True)
+class ControlScore:
+    """The controls: their mean prediction scored, each run alone, and the leak test."""
+
+    metrics: Metrics
+    runs: tuple[ControlRun, ...]
+    leak: LeakCheck
+    epochs: int | None = None  # each control's training epochs, when known
+
+    @property
+    def n_controls(self) -> int:
+        return len(self.runs)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.metrics.to_json(), "n_controls": self.n_controls, "runs": [r.to_json() for r in self.runs],
+               **self.leak.to_json()}
+        if self.epochs is not None:
+            out["epochs"] = self.epochs
+        return out
+
+
+@dataclass(frozen=True)
 class Score:
-    """One set of predictions scored: the JSON-able metrics and the arrays behind the plots
+    """One set of predictions scored: the metrics and the arrays behind the plots
     (``pred``, ``target`` per window; ``ic_dates``, ``ic`` per date)."""
 
-    result: dict[str, Any]
+    metrics: Metrics
     arrays: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A split scored for the model (and the controls): ``result`` is evaluation.json's core,
-    ``series`` maps "model"/"control" to their ``Score.arrays``."""
+    """A split scored for the model (and the controls); ``series`` maps "model"/"control" to their
+    ``Score.arrays``."""
 
-    result: dict[str, Any]
+    split: str
+    train_splits: tuple[str, ...]
+    model: Metrics
+    control: ControlScore | None
     series: dict[str, dict[str, np.ndarray]]
+
+    def to_json(self) -> dict[str, Any]:
+        """evaluation.json's core: split, train_splits, model and (with controls) control."""
+        out: dict[str, Any] = {"split": self.split, "train_splits": list(self.train_splits),
+                               "model": self.model.to_json()}
+        if self.control is not None:
+            out["control"] = self.control.to_json()
+        return out
 
 
 def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dates: np.ndarray,
@@ -77,36 +185,36 @@ def score_predictions(pred: np.ndarray, target: np.ndarray, ret: np.ndarray, dat
     by_date = date_series(pred, target, dates, train_mean)
     skill_half_se = skill_with_se(by_date, look_ahead, "half")[1]
     skill_mean_se = skill_with_se(by_date, look_ahead, "mean")[1]
-    result = {
-        "n_windows": int(pred.size),
-        "n_dates": int(np.unique(dates).size),
-        "n_ic_dates": int(ok.sum()),
-        "mae": float(m["mae"]),
-        "rmse": float(m["rmse"]),
-        "dir_acc": float(m["dir_acc"]),
-        "baseline_mae_half": float(m["baseline_mae_half"]),
-        "baseline_mae_mean": float(m["baseline_mae_mean"]),
-        "skill_half": float(m["skill_half"]),
-        "skill_mean": float(m["skill_mean"]),
-        "skill_half_se": skill_half_se,
-        "skill_mean_se": skill_mean_se,
-        "ic": ic_mean,
-        "ic_se": se,
-        "ic_t": ic_mean / se if se and np.isfinite(se) and se > 0 else float("nan"),
-        "icir": float(m["icir"]),
-        "ic_positive_frac": float((ic[ok] > 0).mean()) if ok.any() else float("nan"),
-        "pred_mean": float(pred.mean()) if pred.size else float("nan"),
-        "pred_std": float(pred.std()) if pred.size else float("nan"),
-        "rise_rate": float((ret[finite_ret] > 0).mean()) if finite_ret.any() else float("nan"),
+    metrics = Metrics(
+        n_windows=int(pred.size),
+        n_dates=int(np.unique(dates).size),
+        n_ic_dates=int(ok.sum()),
+        mae=float(m["mae"]),
+        rmse=float(m["rmse"]),
+        dir_acc=float(m["dir_acc"]),
+        baseline_mae_half=float(m["baseline_mae_half"]),
+        baseline_mae_mean=float(m["baseline_mae_mean"]),
+        skill_half=float(m["skill_half"]),
+        skill_mean=float(m["skill_mean"]),
+        skill_half_se=skill_half_se,
+        skill_mean_se=skill_mean_se,
+        ic=ic_mean,
+        ic_se=se,
+        ic_t=ic_mean / se if se and np.isfinite(se) and se > 0 else float("nan"),
+        icir=float(m["icir"]),
+        ic_positive_frac=float((ic[ok] > 0).mean()) if ok.any() else float("nan"),
+        pred_mean=float(pred.mean()) if pred.size else float("nan"),
+        pred_std=float(pred.std()) if pred.size else float("nan"),
+        rise_rate=float((ret[finite_ret] > 0).mean()) if finite_ret.any() else float("nan"),
         # directional accuracy against the realized sign of the return, not the target's side of 0.5
-        "dir_acc_ret": float(((pred[finite_ret] > 0.5) == (ret[finite_ret] > 0)).mean()) if finite_ret.any()
+        dir_acc_ret=float(((pred[finite_ret] > 0.5) == (ret[finite_ret] > 0)).mean()) if finite_ret.any()
         else float("nan"),
-        "train_mean": float(train_mean),
-        "calibration": calibration_table(pred, target, ret, n_bins),
-    }
+        train_mean=float(train_mean),
+        calibration=calibration_table(pred, target, ret, n_bins),
+    )
     arrays = {"pred": pred.astype(np.float32), "target": target.astype(np.float32),
               "ic_dates": ic_dates, "ic": ic}
-    return Score(result, arrays)
+    return Score(metrics, arrays)
 
 
 def _train_mean(dataset: PreparedDataset, splits: tuple[str, ...]) -> float:
@@ -151,12 +259,12 @@ def train_control(dataset: PreparedDataset, cfg: TrainConfig, seed: int = 12345,
 
 def evaluate_split(net, dataset: PreparedDataset, cfg: TrainConfig, split: str = "test",
                    control_nets: list | tuple = (), control_seeds: list | tuple = (),
-                   device: str | None = None, n_bins: int = 10) -> Evaluation:
+                   device: str | None = None, n_bins: int = 10, control_epochs: int | None = None) -> Evaluation:
     """Score ``net`` and the shuffled-label controls on ``split``.
 
-    ``result["control"]`` scores the controls' mean prediction (an ensemble: averaging
-    independently initialized controls shrinks the random-function part of their IC) and carries
-    each control's IC in ``runs`` plus the leak test (``leak_check``).
+    ``control`` scores the controls' mean prediction (an ensemble: averaging independently
+    initialized controls shrinks the random-function part of their IC) and carries each control's
+    IC in ``runs`` plus the leak test (``leak_check``).
     """
     from .inference import predict  # lazy, see train_control
 
@@ -175,25 +283,25 @@ def evaluate_split(net, dataset: PreparedDataset, cfg: TrainConfig, split: str =
     def run(n) -> np.ndarray:
         return predict(n, dataset, end_idx, batch_size=cfg.eval_batch_size, device=device)
 
-    result: dict[str, Any] = {"split": split, "train_splits": list(cfg.train_splits)}
     sc = score(run(net))
-    result["model"], series = sc.result, {"model": sc.arrays}
+    model, series = sc.metrics, {"model": sc.arrays}
+    control = None
     if control_nets:
         preds = [run(n) for n in control_nets]
         seeds = list(control_seeds) or list(range(len(preds)))
         runs = []
         for s, p in zip(seeds, preds):
-            r = score(p).result
-            runs.append({"seed": int(s), **{k: r[k] for k in ("ic", "ic_se", "icir", "skill_half", "skill_mean",
-                                                              "mae", "pred_std")}})
+            r = score(p).metrics
+            runs.append(ControlRun(seed=int(s), ic=r.ic, ic_se=r.ic_se, icir=r.icir, skill_half=r.skill_half,
+                                   skill_mean=r.skill_mean, mae=r.mae, pred_std=r.pred_std))
         sc = score(np.mean(preds, axis=0))
-        result["control"] = {**sc.result, "n_controls": len(preds), "runs": runs}
-        result["control"].update(leak_check(result["control"]))
+        leak = leak_check(sc.metrics.ic, sc.metrics.ic_se, [r.ic for r in runs])
+        control = ControlScore(sc.metrics, tuple(runs), leak, control_epochs)
         series["control"] = sc.arrays
-    return Evaluation(result, series)
+    return Evaluation(split, tuple(cfg.train_splits), model, control, series)
 
 
-def leak_check(control: dict[str, Any], z: float = LEAK_Z) -> dict[str, Any]:
+def leak_check(ic: float, ic_se: float, run_ics: list[float] | tuple[float, ...] = (), z: float = LEAK_Z) -> LeakCheck:
     """Is the controls' IC too large to be chance? ``leak_flag`` when |IC| > z x ``leak_se``.
 
     A control trained on shuffled labels can still rank the test windows by accident: its output
@@ -203,8 +311,8 @@ def leak_check(control: dict[str, Any], z: float = LEAK_Z) -> dict[str, Any]:
     ``leak_se = sqrt(ic_se^2 + spread^2 / n)``; a consistent IC across controls (the same sign,
     beyond that) means the labels reach the model by a path the shuffle does not cut.
     """
-    ic, se = float(control["ic"]), float(control["ic_se"])
-    runs = [float(r["ic"]) for r in control.get("runs", [])]
+    ic, se = float(ic), float(ic_se)
+    runs = [float(r) for r in run_ics]
     spread = float(np.std(runs, ddof=1)) if len(runs) >= 2 else 0.0
     leak_se = math.sqrt(se * se + spread * spread / len(runs)) if len(runs) >= 2 else se
     ok = np.isfinite(ic) and np.isfinite(leak_se) and leak_se > 0
@@ -213,5 +321,4 @@ def leak_check(control: dict[str, Any], z: float = LEAK_Z) -> dict[str, Any]:
     note = (f"control IC={ic:+.4f} is {abs(t):.1f} standard errors from 0 (> {z:g}): information reaches the model "
             "without the labels; check the features, the split and the training data path for a leak" if flagged
             else f"control IC={ic:+.4f} is within {z:g} standard errors of 0 (t={t:+.2f}): no sign of a leak")
-    return {"leak_z": z, "leak_se": leak_se, "leak_t": t, "ic_runs_std": spread, "leak_flag": flagged,
-            "leak_note": note}
+    return LeakCheck(leak_z=z, leak_se=leak_se, leak_t=t, ic_runs_std=spread, leak_flag=flagged, leak_note=note)

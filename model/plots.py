@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .evaluation import Metrics
 
 __all__ = ["PLOT_FILES", "write_evaluation_plots"]
 
@@ -30,13 +33,13 @@ def _plt():
     return plt
 
 
-def write_evaluation_plots(out_dir: str | Path, evaluation: Mapping[str, Any],
+def write_evaluation_plots(out_dir: str | Path, evaluation: Mapping[str, Metrics],
                            series: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, str]:
     """Write the three PNGs into ``out_dir``; return {plot: file name}.
 
-    ``evaluation`` is the evaluation dict (its ``model``/``control`` entries carry the calibration
-    tables); ``series`` maps "model"/"control" to arrays: ``ic_dates``, ``ic`` (per date) and
-    ``pred``, ``target`` (per window).
+    ``evaluation`` maps "model"/"control" to their ``evaluation.Metrics`` (with the calibration
+    tables); ``series`` maps them to arrays: ``ic_dates``, ``ic`` (per date) and ``pred``,
+    ``target`` (per window).
     """
     plt = _plt()
     out_dir = Path(out_dir)
@@ -47,13 +50,13 @@ def write_evaluation_plots(out_dir: str | Path, evaluation: Mapping[str, Any],
     # 1. calibration: predicted bin mean vs realized rise rate (and mean target)
     fig, ax = plt.subplots(figsize=(6, 5))
     for name in runs:
-        table = evaluation[name]["calibration"]
-        x = [row["pred_mean"] for row in table]
-        ax.plot(x, [row["rise_rate"] for row in table], "o-", color=colors[name], label=f"{name}: rise rate")
-        ax.plot(x, [row["target_mean"] for row in table], "s--", color=colors[name], alpha=0.6,
+        table = evaluation[name].calibration
+        x = [row.pred_mean for row in table]
+        ax.plot(x, [row.rise_rate for row in table], "o-", color=colors[name], label=f"{name}: rise rate")
+        ax.plot(x, [row.target_mean for row in table], "s--", color=colors[name], alpha=0.6,
                 label=f"{name}: mean target")
-    lo = min([0.4] + [row["pred_min"] for n in runs for row in evaluation[n]["calibration"]])
-    hi = max([0.6] + [row["pred_max"] for n in runs for row in evaluation[n]["calibration"]])
+    lo = min([0.4] + [row.pred_min for n in runs for row in evaluation[n].calibration])
+    hi = max([0.6] + [row.pred_max for n in runs for row in evaluation[n].calibration])
     ax.plot([lo, hi], [lo, hi], ":", color="black", lw=1, label="ideal")
     ax.set_xlabel("predicted rise probability (decile mean)")
     ax.set_ylabel("realized")
@@ -74,7 +77,7 @@ def write_evaluation_plots(out_dir: str | Path, evaluation: Mapping[str, Any],
         w = max(1, min(20, ic.size // 5))
         roll = np.convolve(ic, np.ones(w) / w, mode="same")
         ax.plot(d, roll, lw=1.6, color=colors[name],
-                label=f"{name}: {w}-date mean (IC={evaluation[name]['ic']:+.3f})")
+                label=f"{name}: {w}-date mean (IC={evaluation[name].ic:+.3f})")
     ax.axhline(0.0, color="black", lw=0.8)
     ax.set_ylabel("rank IC (Spearman, per date)")
     ax.set_title("Rank IC per date, test period")
@@ -93,7 +96,7 @@ def write_evaluation_plots(out_dir: str | Path, evaluation: Mapping[str, Any],
             ax.hexbin(p, t, gridsize=40, mincnt=1, cmap="Blues" if name == "model" else "Greys")
         ax.set_xlabel("predicted")
         ax.set_ylabel("realized target")
-        ax.set_title(f"{name}: MAE={evaluation[name]['mae']:.4f}")
+        ax.set_title(f"{name}: MAE={evaluation[name].mae:.4f}")
     fig.tight_layout()
     fig.savefig(out_dir / PLOT_FILES["scatter"], dpi=90)
     plt.close(fig)

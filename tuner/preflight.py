@@ -35,7 +35,7 @@ def preflight(cfg: StudyConfig, launching: bool = False) -> None:
     device, table = study_device(cfg)
     if device in ("auto", "cpu"):
         return
-    from model.final import check_device  # imports torch: only for an explicit CUDA device
+    from model.devices import check_device  # imports torch: only for an explicit CUDA device
 
     check_device(device, f"{cfg.path}, {table}")
     m = re.fullmatch(r"cuda:(\d+)", device)

@@ -61,20 +61,20 @@ def test_calibration_bins_are_equal_count_and_rise_rate_is_the_fraction_of_posit
     pred = np.linspace(0.0, 1.0, 100)
     ret = np.where(np.arange(100) >= 50, 0.01, -0.01)  # the upper half rises
     table = calibration_table(pred, pred, ret, n_bins=10)
-    assert [row["n"] for row in table] == [10] * 10
-    assert [row["rise_rate"] for row in table] == [0.0] * 5 + [1.0] * 5
-    assert table[0]["pred_max"] < table[1]["pred_min"]
-    assert table[9]["target_mean"] == pytest.approx(pred[90:].mean())
+    assert [row.n for row in table] == [10] * 10
+    assert [row.rise_rate for row in table] == [0.0] * 5 + [1.0] * 5
+    assert table[0].pred_max < table[1].pred_min
+    assert table[9].target_mean == pytest.approx(pred[90:].mean())
 
 
 def test_calibration_of_a_constant_prediction_still_fills_every_bin():
     table = calibration_table(np.full(55, 0.5), np.linspace(0, 1, 55), np.ones(55), n_bins=5)
-    assert [row["n"] for row in table] == [11] * 5
+    assert [row.n for row in table] == [11] * 5
 
 
 def test_calibration_ignores_missing_returns():
     table = calibration_table(np.array([0.1, 0.2]), np.array([0.1, 0.2]), np.array([np.nan, 1.0]), n_bins=1)
-    assert table[0]["rise_rate"] == 1.0 and table[0]["n"] == 2
+    assert table[0].rise_rate == 1.0 and table[0].n == 2
 
 
 # ---------------------------------------------------------------- IC standard error
@@ -119,9 +119,9 @@ def test_shuffle_permutes_only_the_training_labels():
     (0.05, 0.01, [0.05, 0.051, 0.049], True),  # the same IC whatever the seed: a leak
 ])
 def test_leak_flag_is_raised_beyond_three_standard_errors(ic, se, runs, flag):
-    out = leak_check({"ic": ic, "ic_se": se, "runs": [{"ic": r} for r in runs]})
-    assert out["leak_flag"] is flag
-    assert ("leak" in out["leak_note"]) and json.dumps(out)
+    out = leak_check(ic, se, runs)
+    assert out.leak_flag is flag
+    assert ("leak" in out.leak_note) and json.dumps(out.to_json())
 
 
 # ---------------------------------------------------------------- scores
@@ -129,15 +129,18 @@ def test_perfect_and_uninformative_predictions():
     ds = make_market(signal=1.0)
     test = ds.split("test")
     dates = ds.window_dates("test")
-    perfect = score_predictions(test.target, test.target, test.ret, dates, train_mean=0.5, look_ahead=1).result
-    assert perfect["ic"] == pytest.approx(1.0)
-    assert perfect["mae"] == pytest.approx(0.0, abs=1e-6)
-    assert perfect["skill_half"] == pytest.approx(1.0) and perfect["dir_acc"] == pytest.approx(1.0)
-    assert perfect["calibration"][-1]["rise_rate"] > perfect["calibration"][0]["rise_rate"]
-    half = score_predictions(np.full(len(test), 0.5), test.target, test.ret, dates, train_mean=0.5).result
-    assert half["skill_half"] == pytest.approx(0.0, abs=1e-9)
-    assert half["mae"] == pytest.approx(half["baseline_mae_half"])
-    json.dumps(perfect)  # evaluation.json must be able to hold it
+    perfect = score_predictions(test.target, test.target, test.ret, dates, train_mean=0.5, look_ahead=1).metrics
+    assert perfect.ic == pytest.approx(1.0)
+    assert perfect.mae == pytest.approx(0.0, abs=1e-6)
+    assert perfect.skill_half == pytest.approx(1.0) and perfect.dir_acc == pytest.approx(1.0)
+    assert perfect.calibration[-1].rise_rate > perfect.calibration[0].rise_rate
+    half = score_predictions(np.full(len(test), 0.5), test.target, test.ret, dates, train_mean=0.5).metrics
+    assert half.skill_half == pytest.approx(0.0, abs=1e-9)
+    assert half.mae == pytest.approx(half.baseline_mae_half)
+    as_json = perfect.to_json()  # evaluation.json's keys, unchanged by the typed result
+    assert list(as_json)[:3] == ["n_windows", "n_dates", "n_ic_dates"] and list(as_json)[-1] == "calibration"
+    assert as_json["calibration"][0]["bin"] == 1
+    json.dumps(as_json)  # evaluation.json must be able to hold it
 
 
 # ---------------------------------------------------------------- on data_prep's synthetic market
@@ -170,26 +173,26 @@ def _evaluate(ds, n_controls: int):
     net = model.fit(ds, cfg).model
     seeds = CONTROL_SEEDS[:n_controls]
     controls = [train_control(ds, cfg, seed=s) for s in seeds]
-    return evaluate_split(net, ds, cfg, "test", control_nets=controls, control_seeds=seeds, device="cpu").result
+    return evaluate_split(net, ds, cfg, "test", control_nets=controls, control_seeds=seeds, device="cpu")
 
 
 def test_planted_signal_shows_skill_and_the_shuffled_controls_show_none(synthetic):
     ev = _evaluate(synthetic(2.0), n_controls=3)
-    m, c = ev["model"], ev["control"]
-    assert m["ic"] > 0.2 and m["ic_t"] > 5, m
-    assert m["skill_half"] > 0.02 and m["skill_mean"] > 0.02
-    assert m["calibration"][-1]["rise_rate"] > m["calibration"][0]["rise_rate"] + 0.1
-    assert c["n_controls"] == 3 and [r["seed"] for r in c["runs"]] == list(CONTROL_SEEDS)
-    assert abs(c["ic"]) < 0.1 and c["leak_flag"] is False, c
-    assert c["skill_half"] < 0.01 < m["skill_half"]
+    m, c = ev.model, ev.control
+    assert m.ic > 0.2 and m.ic_t > 5, m
+    assert m.skill_half > 0.02 and m.skill_mean > 0.02
+    assert m.calibration[-1].rise_rate > m.calibration[0].rise_rate + 0.1
+    assert c.n_controls == 3 and [r.seed for r in c.runs] == list(CONTROL_SEEDS)
+    assert abs(c.metrics.ic) < 0.1 and c.leak.leak_flag is False, c
+    assert c.metrics.skill_half < 0.01 < m.skill_half
 
 
 def test_random_walk_shows_no_skill(synthetic):
     ev = _evaluate(synthetic(0.0), n_controls=0)
-    m = ev["model"]
-    assert abs(m["ic"]) < 3 * m["ic_se"] and abs(m["ic"]) < 0.06, m
-    assert m["skill_half"] < 0.01
-    assert "control" not in ev
+    m = ev.model
+    assert abs(m.ic) < 3 * m.ic_se and abs(m.ic) < 0.06, m
+    assert m.skill_half < 0.01
+    assert ev.control is None and "control" not in ev.to_json()
 
 
 def test_labels_reaching_the_controls_are_flagged():
@@ -200,12 +203,15 @@ def test_labels_reaching_the_controls_are_flagged():
     ds = make_market(signal=1.0)
     cfg = TrainConfig(**TINY)
     nets = [model.fit(ds, TrainConfig(**{**TINY, "seed": s})).model for s in (1, 2, 3)]
-    ev = evaluate_split(nets[0], ds, cfg, "test", control_nets=nets, control_seeds=(1, 2, 3), device="cpu").result
-    c = ev["control"]
-    assert c["ic"] > 0.3 and c["leak_flag"] is True and "leak" in c["leak_note"], c
+    ev = evaluate_split(nets[0], ds, cfg, "test", control_nets=nets, control_seeds=(1, 2, 3), device="cpu")
+    c = ev.control
+    assert c.metrics.ic > 0.3 and c.leak.leak_flag is True and "leak" in c.leak.leak_note, c
+    # the JSON keeps the control's metrics, runs and leak test side by side, as before the typed result
+    as_json = ev.to_json()["control"]
+    assert as_json["n_controls"] == 3 and as_json["leak_flag"] is True and as_json["runs"][0]["seed"] == 1
     # a single control is judged by its date standard error alone
-    one = evaluate_split(nets[0], ds, cfg, "test", control_nets=nets[:1], device="cpu").result["control"]
-    assert one["leak_se"] == pytest.approx(one["ic_se"]) and one["leak_flag"] is True
+    one = evaluate_split(nets[0], ds, cfg, "test", control_nets=nets[:1], device="cpu").control
+    assert one.leak.leak_se == pytest.approx(one.metrics.ic_se) and one.leak.leak_flag is True
 
 
 def test_plots_are_written(tmp_path):
@@ -214,7 +220,7 @@ def test_plots_are_written(tmp_path):
     ds = make_market(signal=1.0)
     test = ds.split("test")
     ev = score_predictions(test.target * 0.5 + 0.25, test.target, test.ret, ds.window_dates("test"), 0.5)
-    files = write_evaluation_plots(tmp_path, {"model": ev.result}, {"model": ev.arrays})
+    files = write_evaluation_plots(tmp_path, {"model": ev.metrics}, {"model": ev.arrays})
     assert files == PLOT_FILES
     for name in files.values():
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -99,3 +99,26 @@ def test_trainer_on_the_real_prepared_sample(tmp_path_factory):
     assert np.isfinite([last["val_mae"], last["val_ic"], last["train_loss"]]).all()
     # the sample's targets are uniformized: always-0.5 scores about 0.25
     assert 0.2 < last["baseline_mae_half"] < 0.3
+
+
+def test_fit_prepares_the_data_before_its_progress_bar_starts(tmp_path):
+    """issue 20: prep's lines used to land on the bar (`fit:   0%|...|prep: key done`)."""
+    (tmp_path / "run.toml").write_text(RUN.format(extra="").replace("epochs = 3", "epochs = 1"))
+    p = fit("--config", str(tmp_path / "run.toml"), cache=tmp_path / "fresh_cache")  # a fresh cache: prep prints
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith("prep:"), p.stderr[:300]
+    assert p.stderr.index("fit:") > p.stderr.index("prep: dataset at"), p.stderr[:600]
+    assert "|prep:" not in p.stderr
+
+
+def test_fit_final_copies_the_verdict_lines_and_refuses_a_verdict_that_is_not_text(tmp_path, cache):
+    run = RUN.format(extra="") + 'verdict_defaults = "not distinguishable from the defaults (paired z = 0.4)"\n'
+    (tmp_path / "v.toml").write_text(run)
+    p = fit("--config", str(tmp_path / "v.toml"), "--final", "--out", str(tmp_path / "m"), "--quiet", cache=cache)
+    assert p.returncode == 0, p.stderr
+    extra = json.loads((tmp_path / "m" / "extra.json").read_text())
+    assert extra["verdict_defaults"].startswith("not distinguishable") and "verdict_baselines" not in extra
+    (tmp_path / "bad.toml").write_text(RUN.format(extra="") + "verdict_baselines = 3\n")
+    p = fit("--config", str(tmp_path / "bad.toml"), "--final", "--out", str(tmp_path / "m2"), cache=cache)
+    assert p.returncode == 2 and "verdict_baselines" in p.stderr and "bad.toml" in p.stderr, p.stderr
+    assert not (tmp_path / "m2").exists()

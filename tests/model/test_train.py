@@ -141,7 +141,7 @@ def test_save_load_predict_roundtrip(dataset, tmp_path):
     assert loaded.extra == {"best_epoch": res.best_epoch}
     np.testing.assert_array_equal(predict(loaded.net, dataset, end), p)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["cell"] == "lstm"
-    with pytest.raises(InputError, match="not a saved model"):
+    with pytest.raises(InputError, match="not a model directory"):
         load_model(tmp_path)
 
 

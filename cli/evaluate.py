@@ -53,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from model.evaluation_text import format_evaluation
     from model.model_dir import check_model_dir
 
-    if args.controls < 1:
-        raise InputError(f"--controls must be >= 1 (or use --no-control), but got --controls={args.controls}.")
     info = check_model_dir(args.model_dir)
     out_dir = Path(args.out or args.model_dir)
     if out_dir.exists() and not out_dir.is_dir():

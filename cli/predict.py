@@ -43,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from common.cpus import resolve_threads
     from model.predict_saved import predict_model_dir
 
-    if args.top is not None and args.top < 1:
-        raise InputError(f"--top must be a positive integer, but got --top={args.top}.")
     try:
         day = np.datetime64(dt.date.fromisoformat(args.date), "D") if args.date else None
     except ValueError:

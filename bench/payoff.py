@@ -132,8 +132,9 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
     verdict = study_verdict(cfg, study)
     tcfg = cfg.train_config(t.params, threads=threads)
     return {"cfg": tcfg, "best_epoch": int(t.user_attrs["best_epoch"]), "epochs": epochs, "winner": winner,
-            "params": t.params, "verdict": verdict["verdict"] if verdict else None,
-            "val_skill": verdict["skill_half"] if verdict else None, "val_value": t.value}
+            "params": t.params, "verdict": verdict.baselines.outcome if verdict else None,
+            "verdict_defaults": verdict.defaults.outcome if verdict else None,
+            "val_skill": verdict.baselines.skill_half if verdict else None, "val_value": t.value}
 
 
 def one_seed(kind: str, seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:

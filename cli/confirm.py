@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
               f"in the search {r['original']:.5f})")
     from tuner.status import study_status
 
-    print(format_verdict(study_status(cfg)["verdict"]))
+    print(format_verdict(study_status(cfg).verdict))
     return 1 if s.gave_up else 0

@@ -6,12 +6,21 @@ study, masked storage, dataset cache key, exported_at). With --top-k K, K files 
 per rank: --out best.toml gives best_1.toml ... best_K.toml. An existing file is replaced, with a
 note on stderr; an --out that is a directory exits 2.
 
+The verdict heads the file and its [result] (verdict_baselines, verdict_defaults). When the winner
+is not better than the study's defaults arm, a warning on stderr says so and what to ship instead:
+--defaults writes the defaults' configuration (the trial marked as the defaults arm) in the same form.
+
 example: stocktune export studies/sample.toml --out best.toml && stocktune fit --config best.toml
+         stocktune export studies/sample.toml --defaults --out defaults.toml
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuner.verdict import Verdict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="output run file (default: runs/<study>/best.toml)")
     p.add_argument("--top-k", type=int, default=1, metavar="K", help="write the K best trials, one file each")
     p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
+    p.add_argument("--defaults", action="store_true",
+                   help="write the defaults arm's configuration (what to ship when the search did not beat it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,16 +42,39 @@ def run(args: argparse.Namespace) -> int:
     def replacing(path) -> None:
         print(f"stocktune export: note: replacing the existing {path}", file=sys.stderr)
 
-    result = export_best(cfg, out, top_k=args.top_k, on_replace=replacing)
-    if result.confirmed:
+    result = export_best(cfg, out, top_k=args.top_k, on_replace=replacing, defaults=args.defaults)
+    if result.confirmed and not result.defaults:
         print("ranked by the confirmation runs (`stocktune confirm`): the best of fresh seeds, not of the search",
               file=sys.stderr)
-    v = result.verdict
-    if v is not None and not v["beats"]:
-        print(f"stocktune export: WARNING: the winner (trial {v['winner']}) is {v['verdict']}: its validation skill "
-              f"vs always-0.5 is {v['skill_half']:+.2%} (SE {v['skill_half_se']:.2%}), the best of "
-              f"{v['n_trials_examined']} trials with no signal would reach {v['luck_skill']:+.2%}. Evaluate it on the "
-              "test period before trusting it (`stocktune evaluate`).", file=sys.stderr)
+    for line in verdict_warnings(result.verdict, args.study, result.defaults):
+        print(f"stocktune export: WARNING: {line}", file=sys.stderr)
     for path in result.paths:
         print(path)
     return 0
+
+
+def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> list[str]:
+    """What the verdict says against shipping the exported file, and what to ship instead."""
+    from tuner.verdict import BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS
+
+    if v is None:
+        return []
+    a, b = v.baselines, v.defaults
+    out = []
+    if not a.beats:
+        out.append(f"the winner (trial {v.winner}) is {a.outcome}: its validation skill vs always-0.5 is "
+                   f"{a.skill_half:+.2%} (SE {a.skill_half_se:.2%}), z {a.z:+.2f} below the bar {a.bar_z:.2f} of the "
+                   f"best of {a.n_trials_examined} no-signal trials. Evaluate it on the test period before trusting "
+                   "it (`stocktune evaluate`).")
+    if exported_defaults or b.outcome == BETTER:
+        return out
+    if b.outcome == WINNER_IS_DEFAULTS:
+        out.append(f"the search's winner is its defaults arm (trial {v.winner}): tuning did not pay; the file holds "
+                   "the default configuration.")
+    elif b.outcome == NO_DEFAULTS:
+        out.append("this study has no defaults arm, so nothing says the winner is better than not tuning; "
+                   "evaluate the untuned configuration on the test period too.")
+    else:
+        out.append(f"the winner (trial {v.winner}) is {b.outcome} (trial {b.defaults_trial}): ship the defaults' "
+                   f"configuration, written by `stocktune export {study} --defaults`.")
+    return out

@@ -6,7 +6,8 @@ their false-positive rates (docs/selection.md, section 4).
 
 (a) Does the winner beat the naive baselines? z = skill vs always-0.5 / its Hansen-Hodrick SE, against
     the bar the best of N no-signal trials exceeds with probability ``ALPHA`` (``selection_bar``: exact
-    for equicorrelated z-scores, so the rate does not depend on rho or N). N counts the trials
+    for equicorrelated z-scores, so the rate does not depend on rho or N), widened to a Student t with
+    the SE's effective degrees of freedom (``hac_degrees_of_freedom``: the SE is itself estimated). N counts the trials
     examined; rho is the mean pairwise correlation of the trials' series, 0 (the most conservative)
     when fewer than two series align. PBO < 0.5 is required too when it can be computed.
 (b) Does it beat the defaults? The paired per-date difference winner - defaults of their skill
@@ -29,6 +30,7 @@ from model.selection import (
     DateSeries,
     align,
     equivalent_trials,
+    hac_degrees_of_freedom,
     ic_standard_error,
     mean_correlation,
     norm_ppf,
@@ -36,6 +38,7 @@ from model.selection import (
     selection_bar,
     skill_contributions,
     skill_with_se,
+    student_bar,
 )
 
 __all__ = ["BEATS", "NOT_DISTINGUISHABLE", "BETTER", "SAME", "WORSE", "NO_DEFAULTS", "WINNER_IS_DEFAULTS",
@@ -183,7 +186,9 @@ def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examine
     rho = None
     if len(aligned) >= 2 and dates:
         rho = mean_correlation(np.column_stack([skill_contributions(s) for s in aligned]))
-    bar = selection_bar(n, rho if rho is not None else 0.0, alpha)
+    normal_bar = selection_bar(n, rho if rho is not None else 0.0, alpha)
+    lag = max(0, int(look_ahead) - 1)
+    bar = student_bar(normal_bar, hac_degrees_of_freedom(int(np.isfinite(skill_contributions(winner)).sum()), lag))
     pbo_value, blocks = None, 0
     if len(aligned) >= 4 and dates >= 2 * N_BLOCKS:
         blocks = N_BLOCKS
@@ -193,7 +198,7 @@ def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examine
     z = skill / se if math.isfinite(se) and se > 0 and math.isfinite(skill) else float("nan")
     beats = bool(skill > 0 and math.isfinite(z) and z > bar and (pbo_value is None or pbo_value < 0.5))
     return BaselinesAnswer(BEATS if beats else NOT_DISTINGUISHABLE, skill, se, skill_mean, se_mean, z, bar, alpha,
-                           n, len(trials), rho, equivalent_trials(bar, alpha), pbo_value, blocks)
+                           n, len(trials), rho, equivalent_trials(normal_bar, alpha), pbo_value, blocks)
 
 
 def answer_defaults(winner: DateSeries, defaults: DateSeries | None, n_examined: int, look_ahead: int, *,
@@ -210,13 +215,15 @@ def answer_defaults(winner: DateSeries, defaults: DateSeries | None, n_examined:
     base = w.base_half  # the same targets on the same dates: one scale for both
     scale = base.mean() if base.size else float("nan")
     diff = (d.err - w.err) / scale if base.size and scale > 0 else np.zeros(0)
-    bar = selection_bar(n_compared, DEFAULTS_RHO, alpha)
-    worse = -norm_ppf(1.0 - alpha)
+    lag = max(0, int(look_ahead) - 1)
+    df = hac_degrees_of_freedom(diff.size, lag)
+    bar = student_bar(selection_bar(n_compared, DEFAULTS_RHO, alpha), df)
+    worse = -student_bar(norm_ppf(1.0 - alpha), df)
     if diff.size < 2:
         return DefaultsAnswer(SAME, defaults_trial, defaults_from, None, None, None, bar, worse, int(diff.size),
                               n_compared)
     mean = float(diff.mean())
-    se = ic_standard_error(diff, lag=max(0, int(look_ahead) - 1))
+    se = ic_standard_error(diff, lag=lag)
     z = mean / se if math.isfinite(se) and se > 0 else 0.0
     outcome = BETTER if z > bar else WORSE if z < worse else SAME
     return DefaultsAnswer(outcome, defaults_trial, defaults_from, mean, se, z, bar, worse, int(diff.size), n_compared)

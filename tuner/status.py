@@ -130,7 +130,8 @@ def format_status(s: Status) -> str:
              "trials: " + "  ".join(f"{k}={c[k]}" for k in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))]
     b = s.best
     if b:
-        lines.append(f"best: trial {b.number}  {s.metric}={b.value:.6g}  (best epoch {b.best_epoch})")
+        lines.append(f"best: trial {b.number}  {s.metric}={b.value:.6g}  (best epoch {b.best_epoch}"
+                     + (f" of {b.epochs_run} run)" if b.epochs_run is not None else ")"))
         lines.append("  params:  " + ", ".join(f"{k}={_fmt(v)}" for k, v in b.params.items()))
         if b.metrics:
             lines.append("  metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in b.metrics.items()))

@@ -65,6 +65,12 @@ def _pct(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:+.2%}"
 
 
+def _rho(a: BaselinesAnswer) -> str:
+    if a.trial_correlation is None:
+        return f"correlation unknown with {a.n_trials_with_series} series, 0 assumed"
+    return f"correlation {a.trial_correlation:.2f} over {a.n_trials_with_series} series"
+
+
 def _se(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.2%}"
 
@@ -163,7 +169,7 @@ class Verdict:
                f"  (a) vs the naive baselines: {a.outcome.upper()}",
                f"      skill vs always-0.5 {_pct(a.skill_half)} (SE {_se(a.skill_half_se)}), vs the train mean "
                f"{_pct(a.skill_mean)} (SE {_se(a.skill_mean_se)}); z {a.z:+.2f} needs > {a.bar_z:.2f} (the best of "
-               f"{a.n_trials_examined} no-signal trials, N_eff {a.n_effective:.1f}, alpha {a.alpha:g}); PBO "
+               f"{a.n_trials_examined} no-signal trials, N_eff {a.n_effective:.1f}, alpha {a.alpha:g}; {_rho(a)}); PBO "
                + (f"{a.pbo:.2f}" if a.pbo is not None else "- (too few trials)"),
                f"  (b) vs the defaults: {b.outcome.upper()}"]
         if b.z is not None:

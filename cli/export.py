@@ -64,7 +64,7 @@ def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> 
     if not a.beats:
         out.append(f"the winner (trial {v.winner}) is {a.outcome}: its validation skill vs always-0.5 is "
                    f"{a.skill_half:+.2%} (SE {a.skill_half_se:.2%}), z {a.z:+.2f} below the bar {a.bar_z:.2f} of the "
-                   f"best of {a.n_trials_examined} no-signal trials. Evaluate it on the test period before trusting "
+                   f"best of {a.candidates} with no signal. Evaluate it on the test period before trusting "
                    "it (`stocktune evaluate`).")
     if exported_defaults or b.outcome == BETTER:
         return out

@@ -88,6 +88,7 @@ class BaselinesAnswer:
     bar_z: float  # what z must exceed
     alpha: float
     n_trials_examined: int
+    epochs_chosen: int  # epochs per fold the winner's series was picked from (1: a fixed epoch)
     n_trials_with_series: int
     trial_correlation: float | None  # None: fewer than two series aligned, 0 assumed
     n_effective: float  # independent trials with the same bar (Sidak)
@@ -99,12 +100,18 @@ class BaselinesAnswer:
         return self.outcome == BEATS
 
     @property
+    def candidates(self) -> str:
+        """What the winner was the best of, in words."""
+        epochs = f" x {self.epochs_chosen} epochs" if self.epochs_chosen > 1 else ""
+        return f"{self.n_trials_examined} trials{epochs}"
+
+    @property
     def line(self) -> str:
         """One line (the run file's ``verdict_baselines``)."""
         pbo_text = f"{self.pbo:.2f}" if self.pbo is not None else "- (too few trials)"
         return (f"{self.outcome}: skill vs always-0.5 {_pct(self.skill_half)} (SE {_se(self.skill_half_se)}), "
-                f"z {self.z:+.2f} vs the bar {self.bar_z:.2f} of the best of {self.n_trials_examined} no-signal "
-                f"trials (N_eff {self.n_effective:.1f}, alpha {self.alpha:g}); PBO {pbo_text}")
+                f"z {self.z:+.2f} vs the bar {self.bar_z:.2f} of the best of {self.candidates} no-signal "
+                f"candidates (N_eff {self.n_effective:.1f}, alpha {self.alpha:g}); PBO {pbo_text}")
 
     def to_json(self) -> dict[str, Any]:
         return {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(self).items()} | {
@@ -169,7 +176,7 @@ class Verdict:
                f"  (a) vs the naive baselines: {a.outcome.upper()}",
                f"      skill vs always-0.5 {_pct(a.skill_half)} (SE {_se(a.skill_half_se)}), vs the train mean "
                f"{_pct(a.skill_mean)} (SE {_se(a.skill_mean_se)}); z {a.z:+.2f} needs > {a.bar_z:.2f} (the best of "
-               f"{a.n_trials_examined} no-signal trials, N_eff {a.n_effective:.1f}, alpha {a.alpha:g}; {_rho(a)}); PBO "
+               f"{a.candidates} with no signal, N_eff {a.n_effective:.1f}, alpha {a.alpha:g}; {_rho(a)}); PBO "
                + (f"{a.pbo:.2f}" if a.pbo is not None else "- (too few trials)"),
                f"  (b) vs the defaults: {b.outcome.upper()}"]
         if b.z is not None:
@@ -180,19 +187,26 @@ class Verdict:
 
 
 def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examined: int, look_ahead: int,
-                     alpha: float = ALPHA) -> BaselinesAnswer:
+                     epochs_chosen: int = 1, alpha: float = ALPHA) -> BaselinesAnswer:
     """(a) from the winner's series, the series of the trials it was chosen among (for their
     correlation and PBO) and the number of trials examined (COMPLETE + PRUNED: a pruned trial was a
-    candidate too)."""
+    candidate too).
+
+    ``epochs_chosen``: the epochs each fold's part of the winner's series was picked from on these same
+    dates (a trial's own series is at each fold's best epoch); 1 for series scored at an epoch fixed
+    beforehand (confirmation runs). Each epoch counts as a candidate: N x epochs. A heuristic, measured
+    by bench/verdict_null.py ("epochs, trial series": 26 % false "beats" without it at rho = 0).
+    """
     skill, se = skill_with_se(winner, look_ahead, "half")
     skill_mean, se_mean = skill_with_se(winner, look_ahead, "mean")
     n = max(int(n_examined), len(trials), 1)
+    epochs_chosen = max(int(epochs_chosen), 1)
     aligned = align(list(trials))
     dates = aligned[0].date.size if aligned else 0
     rho = None
     if len(aligned) >= 2 and dates:
         rho = mean_correlation(np.column_stack([skill_contributions(s) for s in aligned]))
-    normal_bar = selection_bar(n, rho if rho is not None else 0.0, alpha)
+    normal_bar = selection_bar(n * epochs_chosen, rho if rho is not None else 0.0, alpha)
     lag = max(0, int(look_ahead) - 1)
     bar = student_bar(normal_bar, hac_degrees_of_freedom(int(np.isfinite(skill_contributions(winner)).sum()), lag))
     pbo_value, blocks = None, 0
@@ -204,7 +218,7 @@ def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examine
     z = skill / se if math.isfinite(se) and se > 0 and math.isfinite(skill) else float("nan")
     beats = bool(skill > 0 and math.isfinite(z) and z > bar and (pbo_value is None or pbo_value < 0.5))
     return BaselinesAnswer(BEATS if beats else NOT_DISTINGUISHABLE, skill, se, skill_mean, se_mean, z, bar, alpha,
-                           n, len(trials), rho, equivalent_trials(normal_bar, alpha), pbo_value, blocks)
+                           n, epochs_chosen, len(trials), rho, equivalent_trials(normal_bar, alpha), pbo_value, blocks)
 
 
 def answer_defaults(winner: DateSeries, defaults: DateSeries | None, n_examined: int, look_ahead: int, *,

@@ -23,7 +23,7 @@ def test_quick_null_simulation_keeps_every_false_positive_rate_bounded(capsys):
     rows = out["rows"]
     assert {r["pruner"] for r in rows} == {"none", "one survivor"}  # fix B's case is in it
     assert {r["rho"] for r in rows} == {0.0, 0.99}  # fix A's case too
-    assert any(r["flow"].startswith("epochs, confirmed") for r in rows)
+    assert {r["flow"] for r in rows} == {"search", "epochs, trial series", "epochs, confirmed at a fixed epoch"}
     assert all(r["reps"] == 150 and r["counted"] for r in rows)
     assert out["max_false_beats"] <= QUICK_BOUND, rows
     assert out["max_false_beats"] == max(max(r["false_beats_baselines"], r["false_better_defaults"]) for r in rows)

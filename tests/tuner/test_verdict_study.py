@@ -70,8 +70,11 @@ def test_a_planted_edge_over_the_defaults_is_better_everywhere_it_is_shown(cfg_o
     assert v.baselines.n_trials_examined == 6 and v.baselines.trial_correlation > 0.5
     text = format_status(s)
     assert "(a) vs the naive baselines" in text and "(b) vs the defaults: BETTER THAN THE DEFAULTS" in text
-    data = json.loads(json.dumps(s.to_json(), default=str))
+    r = stocktune("status", str(path), "--json", cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
     assert data["verdict"]["version"] == 2 and data["verdict"]["defaults"]["outcome"] == BETTER
+    assert data["verdict"]["baselines"]["n_trials_examined"] == 6 and data["best"]["number"] == 3
     result = tomllib.loads(export_best(cfg, tmp_path / "best.toml").paths[0].read_text())["result"]
     assert result["trial"] == 3 and result["verdict_defaults"].startswith(BETTER)
     assert result["verdict_baselines"].startswith(v.baselines.outcome)

@@ -1,5 +1,6 @@
 """Statistics for trusting a study's winner: per-date error series, skill with an overlap-aware
-standard error, the probability of backtest overfitting, and the best skill that luck alone buys.
+standard error, the probability of backtest overfitting, and the bar the best of N no-signal trials
+clears.
 
 - Skill vs a baseline is 1 - MAE/MAE_baseline. Written as the mean over dates of
   x_t = (B_t - E_t) / mean(B) (B_t, E_t: the baseline's and the model's absolute errors summed on
@@ -7,9 +8,11 @@ standard error, the probability of backtest overfitting, and the best skill that
   (Hansen-Hodrick) estimator ``ic_standard_error``, which the test evaluation uses for the IC too.
 - PBO: combinatorially symmetric cross-validation (Bailey, Borwein, Lopez de Prado & Zhu, 2017) over
   the trials x time-blocks matrix of validation performance.
-- The luckiest of N: the expected maximum of N_eff standard normals (Bailey & Lopez de Prado, "The
-  Deflated Sharpe Ratio", 2014), times the skill's standard error; N_eff = rho + (1 - rho) N from the
-  trials' average pairwise correlation rho of their per-date series.
+- The best of N: ``selection_bar`` is the z that the maximum of N equicorrelated standard normals
+  exceeds with probability alpha (exact, by a one-dimensional integral), so a verdict that asks for
+  z above it is wrong alpha of the time on a no-signal market whatever N and the trials' correlation
+  are. It replaces the deflation by E[max of N_eff normals] (Bailey & Lopez de Prado, 2014), whose
+  false-positive rate drifted with the correlation (docs/selection.md).
 """
 from __future__ import annotations
 

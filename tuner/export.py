@@ -2,7 +2,9 @@
 
 [data] is the study's data table, [train] the study's fixed [train] merged with the trial's
 params (and fixed [search] values), with device = "auto" so the file runs on whatever machine
-fits it; [result] records where the config came from and how it scored. ``top_k`` > 1 writes one
+fits it; [result] records where the config came from and how it scored, and the verdict's two answers
+as one-line strings (``verdict_baselines``, ``verdict_defaults``; ``verdict_of_trial`` is the winner they
+are about). ``defaults`` exports the study's defaults arm instead of the winner. ``top_k`` > 1 writes one
 file per rank: best.toml -> best_1.toml ... best_K.toml. An existing file is replaced (the CLI says
 so on stderr); an --out that is a directory is an InputError before anything is read.
 """
@@ -68,8 +70,8 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
         a = verdict.baselines
         result.update(verdict_of_trial=verdict.winner, verdict_baselines=a.line, verdict_defaults=verdict.defaults.line,
                       skill_half=_finite(a.skill_half), skill_half_se=_finite(a.skill_half_se), pbo=a.pbo)
-        if trial.user_attrs.get(DEFAULTS_ATTR) is True:
-            result["defaults"] = True
+    if ua.get(DEFAULTS_ATTR) is True:
+        result["defaults"] = True  # the configuration a user has without tuning
     return {"data": cfg.data.to_mapping(), "train": train, "result": result}
 
 

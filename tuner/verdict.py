@@ -94,9 +94,11 @@ def study_verdict(cfg: StudyConfig, study: optuna.Study) -> Verdict | None:
         return None
     look_ahead = cfg.data.prep.look_ahead
     n_examined = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    # a trial's own series is at each fold's best epoch, chosen on these dates; confirmation runs are
+    # a trial's own series is each fold's best epoch, chosen on these dates; confirmation runs are
     # scored at the epoch the refit trains, fixed before their validation is looked at
-    epochs_chosen = 1 if source == "confirmation runs" else cfg.steps_per_fold
+    mine = next((t for t in trials if t.number == winner), None)
+    folds = len((mine.user_attrs.get("fold_best_epochs") if mine else None) or [None])
+    epochs_chosen = 1 if source == "confirmation runs" else cfg.steps_per_fold * folds
     baselines = answer_baselines(win, [series[n] for n in sorted(series)], n_examined, look_ahead, epochs_chosen)
 
     d_number = defaults_number(trials)

@@ -88,7 +88,7 @@ class BaselinesAnswer:
     bar_z: float  # what z must exceed
     alpha: float
     n_trials_examined: int
-    epochs_chosen: int  # epochs per fold the winner's series was picked from (1: a fixed epoch)
+    epochs_chosen: int  # (fold, epoch) pairs each trial's series was picked from (1: a fixed epoch)
     n_trials_with_series: int
     trial_correlation: float | None  # None: fewer than two series aligned, 0 assumed
     n_effective: float  # independent trials with the same bar (Sidak)
@@ -102,7 +102,7 @@ class BaselinesAnswer:
     @property
     def candidates(self) -> str:
         """What the winner was the best of, in words."""
-        epochs = f" x {self.epochs_chosen} epochs" if self.epochs_chosen > 1 else ""
+        epochs = f" x {self.epochs_chosen} fold-epochs" if self.epochs_chosen > 1 else ""
         return f"{self.n_trials_examined} trials{epochs}"
 
     @property
@@ -192,10 +192,11 @@ def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examine
     correlation and PBO) and the number of trials examined (COMPLETE + PRUNED: a pruned trial was a
     candidate too).
 
-    ``epochs_chosen``: the epochs each fold's part of the winner's series was picked from on these same
-    dates (a trial's own series is at each fold's best epoch); 1 for series scored at an epoch fixed
-    beforehand (confirmation runs). Each epoch counts as a candidate: N x epochs. A heuristic, measured
-    by bench/verdict_null.py ("epochs, trial series": 26 % false "beats" without it at rho = 0).
+    ``epochs_chosen``: the (fold, epoch) pairs the winner's series was picked from on these same dates
+    (a trial's own series is each fold's best of E epochs: E x folds); 1 for series scored at an epoch
+    fixed beforehand (confirmation runs). Each pair counts as a candidate: N x E x folds. A
+    conservative heuristic, measured by bench/verdict_null.py ("epochs, trial series"): without it
+    24-26 % false "beats" at rho = 0, with N x E alone 7.6 %.
     """
     skill, se = skill_with_se(winner, look_ahead, "half")
     skill_mean, se_mean = skill_with_se(winner, look_ahead, "mean")

@@ -56,7 +56,7 @@ def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched
     assert r.returncode == 0, r.stderr
     assert "ranked by the confirmation runs" in r.stderr
     text = (tmp_path / "best.toml").read_text()
-    assert text.startswith("# stocktune export") and "# verdict: trial" in text
+    assert text.startswith("# stocktune export") and "# verdict on trial" in text
     doc = tomllib.loads(text)
     assert doc["result"]["trial"] == ranking[0]["trial"] and doc["result"]["ranked_by"] == "confirmation"
     assert doc["result"]["verdict_baselines"].startswith((BEATS, NOT_DISTINGUISHABLE))

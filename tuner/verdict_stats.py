@@ -110,8 +110,8 @@ class BaselinesAnswer:
         """One line (the run file's ``verdict_baselines``)."""
         pbo_text = f"{self.pbo:.2f}" if self.pbo is not None else "- (too few trials)"
         return (f"{self.outcome}: skill vs always-0.5 {_pct(self.skill_half)} (SE {_se(self.skill_half_se)}), "
-                f"z {self.z:+.2f} vs the bar {self.bar_z:.2f} of the best of {self.candidates} no-signal "
-                f"candidates (N_eff {self.n_effective:.1f}, alpha {self.alpha:g}); PBO {pbo_text}")
+                f"z {self.z:+.2f} vs the bar {self.bar_z:.2f} of the best of {self.candidates} with no signal "
+                f"(N_eff {self.n_effective:.1f}, alpha {self.alpha:g}); PBO {pbo_text}")
 
     def to_json(self) -> dict[str, Any]:
         return {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(self).items()} | {
@@ -175,9 +175,9 @@ class Verdict:
         out = [f"verdict on trial {self.winner} (from {self.winner_from}):",
                f"  (a) vs the naive baselines: {a.outcome.upper()}",
                f"      skill vs always-0.5 {_pct(a.skill_half)} (SE {_se(a.skill_half_se)}), vs the train mean "
-               f"{_pct(a.skill_mean)} (SE {_se(a.skill_mean_se)}); z {a.z:+.2f} needs > {a.bar_z:.2f} (the best of "
-               f"{a.candidates} with no signal, N_eff {a.n_effective:.1f}, alpha {a.alpha:g}; {_rho(a)}); PBO "
-               + (f"{a.pbo:.2f}" if a.pbo is not None else "- (too few trials)"),
+               f"{_pct(a.skill_mean)} (SE {_se(a.skill_mean_se)}); z {a.z:+.2f} needs > {a.bar_z:.2f}",
+               f"      the bar: the best of {a.candidates} with no signal (N_eff {a.n_effective:.1f}, alpha "
+               f"{a.alpha:g}; {_rho(a)}); PBO " + (f"{a.pbo:.2f}" if a.pbo is not None else "- (too few trials)"),
                f"  (b) vs the defaults: {b.outcome.upper()}"]
         if b.z is not None:
             out.append(f"      paired skill difference {_pct(b.difference)} (SE {_se(b.difference_se)}) on {b.n_dates} "

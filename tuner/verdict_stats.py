@@ -61,6 +61,11 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _strict(answer: Any) -> dict[str, Any]:
+    """A dataclass as strict JSON: NaN and infinities become null."""
+    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(answer).items()}
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:+.2%}"
 
@@ -114,8 +119,7 @@ class BaselinesAnswer:
                 f"(N_eff {self.n_effective:.1f}, alpha {self.alpha:g}); PBO {pbo_text}")
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(self).items()} | {
-            "beats": self.beats}
+        return _strict(self) | {"beats": self.beats}
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ class DefaultsAnswer:
     def better(self) -> bool:
         return self.outcome == BETTER
 
+    def to_json(self) -> dict[str, Any]:
+        return _strict(self) | {"better": self.better}
+
     @property
     def line(self) -> str:
         """One line (the run file's ``verdict_defaults``)."""
@@ -146,10 +153,6 @@ class DefaultsAnswer:
         return (f"{self.outcome}: skill difference vs the defaults (trial {self.defaults_trial}, from "
                 f"{self.defaults_from}) {_pct(self.difference)} (SE {_se(self.difference_se)}) on {self.n_dates} "
                 f"common dates, z {self.z:+.2f} (better > {self.bar_z:.2f}, worse < {self.worse_z:.2f})")
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(self).items()} | {
-            "better": self.better}
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,8 @@ isolation_level  # sqlite3 connection attribute set for SQLAlchemy's own BEGIN
 benchmark  # torch.backends.cudnn.benchmark
 FoldPercentilePruner.prune  # optuna calls it
 planted_drift  # bench/payoff.py's oracle
+from data_prep.dataset_report import DatasetReport, SplitReport
+# report.json fields: DatasetReport.to_json writes every field through dataclasses.fields()
+SplitReport.first_window_end, SplitReport.last_window_end, SplitReport.n_dates, SplitReport.target_mean
+SplitReport.target_ks_n, SplitReport.ret_mean, SplitReport.ret_std
+DatasetReport.date_range, DatasetReport.timings_s, DatasetReport.report_version

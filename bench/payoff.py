@@ -1,34 +1,43 @@
-"""Does tuning pay, and does the verdict tell the truth? Three arms on synthetic markets, same trial budget.
+"""Does tuning pay, and does the verdict tell the truth? Arms on synthetic markets, same trial budget.
 
 Markets (a new one per seed): (a) a planted XOR pattern of two lagged 20-day returns
 (``synthetic:...,pattern=P``): recovering it takes look-back, a non-linear interaction, capacity and a
 workable learning rate, so hyperparameters decide how much of it a model learns; its oracle (the
 generator's own drift) sets the test IC to aim for; (b) no signal at all (a GARCH random walk).
 
-Arms, each ending in a final refit on train + validation and one score on the untouched test period:
-  default  the default TrainConfig (the study's fixed budget), no search
-  single   a study selecting on one validation window (folds = 1), the best trial
-  folds    a study on walk-forward folds, its top configurations confirmed with fresh seeds
-Per arm: test rank IC, test skill vs always-0.5, epochs trained (search + confirmation + refit); for the
-two studies also the verdict. Medians over seeds; the verdict counted over seeds.
+Arms (``ARMS``), each ending in a final refit on train + validation for the trial's best epoch and one
+score on the untouched test period:
+  defaults     the product's own trial 0 of the folds study (the default configuration, tuner/defaults_arm.py)
+  single       a study selecting on one validation window (folds = 1), the best trial
+  recommended  what the product recommends: the folds study's winner after confirmation (its top-k and
+               the defaults retrained with fresh seeds); it may be the defaults
+Per arm: test rank IC, test skill vs always-0.5, epochs trained (search + confirmation + refit; the
+defaults: its own trial and refit only), test IC per 1,000 epochs; for the studies also the verdict. Medians over
+markets, the paired difference to the defaults with its SE, the verdict counted over markets.
 
-Targets: on (a) the folds arm reaches >= 80% of the oracle's test IC and beats the single arm on the
-median; the verdict says "beats" in >= 9 of 10 seeds on (a) and "not distinguishable" in >= 9 of 10 on (b).
+Targets (issue 18): on (a) the recommended arm reaches a test IC >= the defaults' on >= 9 of 10 markets
+and >= 80% of the oracle's on the median; the verdict says "beats" in >= 9 of 10 on (a).
 
-    python bench/payoff.py                 # 10 seeds x 2 markets (the verdict rates), about an hour on 2 cores
-    python bench/payoff.py --quick         # 2 seeds, smaller studies: a few minutes
+Results go to --out, one entry per market, written after each market: a rerun with the same settings
+skips the markets done (a long run can be split over sessions).
+
+    python bench/payoff.py                 # 10 seeds x 2 markets at the full budget: hours on 2 cores
+    python bench/payoff.py --quick         # 2 seeds, smaller studies
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import model  # noqa: E402
+from common.files import write_atomic  # noqa: E402
 from data_prep import prepare  # noqa: E402
 from data_prep.folds import FoldConfig  # noqa: E402
 from data_prep.synthetic import planted_drift  # noqa: E402
@@ -47,6 +57,7 @@ from model.evaluation import evaluate_split  # noqa: E402
 from model.final import final_config  # noqa: E402
 from model.metrics import per_date_ic  # noqa: E402
 from tuner.confirm import confirmed_ranking, summarize_confirmation  # noqa: E402
+from tuner.defaults_arm import defaults_number  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
 from tuner.study_config import ConfirmConfig, load_study_config  # noqa: E402
 from tuner.trials import ranked  # noqa: E402
@@ -112,13 +123,27 @@ def test_score(dataset: Any, cfg: model.TrainConfig, epochs: int) -> tuple[float
     return ev["ic"], ev["skill_half"], final.epochs
 
 
+def winner_of(cfg: Any, study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """What the product recommends: rank 1 of the confirmed ranking, else the best COMPLETE trial;
+    None when there is none (every trial pruned or failed)."""
+    trials = study.get_trials(deepcopy=False)
+    conf = confirmed_ranking(study)
+    if conf:
+        return {t.number: t for t in trials}[conf[0].trial]
+    top = ranked(trials, cfg.direction)
+    return top[0] if top else None
+
+
 def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: int) -> dict[str, Any]:
+    """One study as the product runs it (search, then confirmation when asked): the recommended trial,
+    the defaults trial (trial 0, DEFAULTS_ATTR), the verdict and the epochs trained."""
     cfg = load_study_config(path)
     cfg = dataclasses.replace(cfg, validation=FoldConfig(folds=folds),
                               confirm=ConfirmConfig(*confirm) if confirm else None)
     run_worker(cfg, threads=threads, stop=StopFlag(), worker_index=0)
     epochs = 0
-    if confirm:
+    study = optuna.load_study(study_name=cfg.name, storage=cfg.storage)
+    if confirm and ranked(study.get_trials(), cfg.direction):
         run_confirmation(cfg, confirm[0], confirm[1], threads=threads)
         summarize_confirmation(cfg)
         runs = optuna.load_study(study_name=f"{cfg.name}.confirm", storage=cfg.storage).get_trials()
@@ -126,18 +151,37 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
     study = optuna.load_study(study_name=cfg.name, storage=cfg.storage)
     trials = study.get_trials()
     epochs += sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials)
-    conf = confirmed_ranking(study)
-    winner = conf[0]["trial"] if conf else ranked(trials, cfg.direction)[0].number
-    t = trials[winner]
     verdict = study_verdict(cfg, study)
-    tcfg = cfg.train_config(t.params, threads=threads)
-    return {"cfg": tcfg, "best_epoch": int(t.user_attrs["best_epoch"]), "epochs": epochs, "winner": winner,
-            "params": t.params, "verdict": verdict.baselines.outcome if verdict else None,
-            "verdict_defaults": verdict.defaults.outcome if verdict else None,
-            "val_skill": verdict.baselines.skill_half if verdict else None, "val_value": t.value}
+    out: dict[str, Any] = {"epochs": epochs, "verdict": verdict.baselines.outcome if verdict else None,
+                           "verdict_defaults": verdict.defaults.outcome if verdict else None,
+                           "val_skill": verdict.baselines.skill_half if verdict else None,
+                           "verdict_json": verdict.to_json() if verdict else None,
+                           "states": dict(collections.Counter(t.state.name for t in trials))}
+    for key, t in (("recommended", winner_of(cfg, study)),
+                   ("defaults", {x.number: x for x in trials}.get(defaults_number(trials)))):
+        if t is None or t.state != optuna.trial.TrialState.COMPLETE:
+            out[key] = None  # e.g. every trial pruned: nothing to refit, said in the row
+            continue
+        out[key] = {"trial": t.number, "params": t.params, "best_epoch": int(t.user_attrs["best_epoch"]),
+                    "epochs_run": int(t.user_attrs.get("epochs_run", 0)),
+                    "cfg": cfg.train_config(t.params, threads=threads), "val_value": t.value}
+    return out
 
 
-def one_seed(kind: str, seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+# Arms scored per market. Each takes (dataset, the two studies' results) and returns the trial it refits
+# (None: no such trial) and the compute its study spent. An ensemble arm (the confirmed top-k x seeds
+# averaged, `stocktune export --ensemble`) plugs in here as one more entry once that exists.
+ARMS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any] | None, int, str | None]]] = {
+    # the product's own trial 0 of the folds study: what the user has without tuning
+    "defaults": lambda s: (s["folds"]["defaults"], s["folds"]["epochs"], None),
+    # a study selecting on one validation window (folds = 1), its best trial
+    "single": lambda s: (s["single"]["recommended"], s["single"]["epochs"], s["single"]["verdict"]),
+    # what the product recommends: the folds study's confirmed winner (which may be the defaults)
+    "recommended": lambda s: (s["folds"]["recommended"], s["folds"]["epochs"], s["folds"]["verdict"]),
+}
+
+
+def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     source = market(kind, seed, args.tickers, args.days, args.pattern)
     os.environ["STOCKTUNE_CACHE"] = str(work / "cache")
     dataset = prepare(source, load_study_config(_write(work, source, seed, args, "probe")).data.prep,
@@ -145,16 +189,25 @@ def one_seed(kind: str, seed: int, args: argparse.Namespace, work: Path) -> dict
     row: dict[str, Any] = {"market": kind, "seed": seed, "source": source}
     if kind == "a":
         row["oracle_ic"] = oracle_ic(dataset, args.tickers, args.days, seed, args.pattern)
-    # default: the default TrainConfig with the study's budget, trained once on train + val
-    probe = load_study_config(_write(work, source, seed, args, "probe"))
-    default = probe.train_config({}, threads=args.threads)
-    ic, skill, ep = test_score(dataset, default, default.epochs)
-    row["default"] = {"ic": ic, "skill": skill, "epochs": ep}
-    for arm, folds, confirm in (("single", 1, None), ("folds", args.folds, (args.top_k, args.confirm_seeds))):
-        s = run_study(_write(work, source, seed, args, arm), folds, confirm, args.threads)
-        ic, skill, ep = test_score(dataset, s["cfg"], s["best_epoch"])
-        row[arm] = {"ic": ic, "skill": skill, "epochs": s["epochs"] + ep, "verdict": s["verdict"],
-                    "val_skill": s["val_skill"], "params": s["params"]}
+    studies = {arm: run_study(_write(work, source, seed, args, arm), folds, confirm, args.threads)
+               for arm, folds, confirm in (("single", 1, None), ("folds", args.folds, (args.top_k, args.confirm_seeds)))}
+    row["states"] = {k: s["states"] for k, s in studies.items()}
+    row["verdict_json"] = studies["folds"]["verdict_json"]
+    scored: dict[tuple[str, int], tuple[float, float, int]] = {}  # one refit per (study, trial)
+    for arm, pick in ARMS.items():
+        trial, epochs, verdict = pick(studies)
+        if trial is None:
+            row[arm] = {"ic": None, "skill": None, "epochs": epochs, "verdict": verdict,
+                        "note": "no COMPLETE trial to refit (every trial pruned or failed)"}
+            continue
+        key = ("single" if arm == "single" else "folds", trial["trial"])
+        if key not in scored:
+            scored[key] = test_score(dataset, trial["cfg"], trial["best_epoch"])
+        ic, skill, ep = scored[key]
+        # the defaults arm needs no search: its own trial (which picks the refit's epochs) and the refit
+        spent = trial["epochs_run"] + ep if arm == "defaults" else epochs + ep
+        row[arm] = {"ic": ic, "skill": skill, "epochs": spent, "verdict": verdict, "trial": trial["trial"],
+                    "params": trial["params"], "best_epoch": trial["best_epoch"]}
     return row
 
 
@@ -166,6 +219,60 @@ def _write(work: Path, source: str, seed: int, args: argparse.Namespace, arm: st
                         seed=seed, startup=max(2, args.n_trials // 3))
     path.write_text(f'storage = "sqlite:///{d}/study.db"\nartifacts = "{d}/artifacts"\n' + text)
     return path
+
+
+SETTINGS = ("n_trials", "tickers", "days", "pattern", "epochs", "samples", "folds", "top_k", "confirm_seeds")
+
+
+def load_results(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The results file so far (markets done), or a new one; a file written with other settings is
+    refused rather than mixed with these."""
+    if not out.is_file():
+        return {"settings": settings, "markets": {}}
+    doc = json.loads(out.read_text())
+    if not isinstance(doc, dict) or doc.get("settings") != settings:
+        sys.exit(f"{out} holds results of other settings ({doc.get('settings') if isinstance(doc, dict) else '?'}); "
+                 f"give another --out, or delete it to start over.")
+    return doc
+
+
+def save_results(out: Path, doc: dict[str, Any]) -> None:
+    write_atomic(out, lambda tmp: tmp.write_text(json.dumps(doc, indent=1, default=str)))
+
+
+def _median(xs: list[float | None]) -> float:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
+    for kind in kinds:
+        mine = [r for r in rows if r["market"] == kind]
+        if not mine:
+            continue
+        title = "(a) planted pattern" if kind == "a" else "(b) no signal"
+        print(f"\n{title}: medians over {len(mine)} markets")
+        oracle = _median([r.get("oracle_ic") for r in mine])
+        if kind == "a":
+            print(f"  oracle test IC {oracle:+.4f}")
+        print(f"  {'arm':<12}{'test IC':>9}{'of oracle':>11}{'test skill':>12}{'epochs':>8}{'IC/kepoch':>11}"
+              f"{'verdict: beats':>16}{'no refit':>10}")
+        for arm in ARMS:
+            ic = _median([r[arm]["ic"] for r in mine])
+            ep = _median([r[arm]["epochs"] for r in mine])
+            frac = f"{ic / oracle:.0%}" if kind == "a" and oracle > 0 else "-"
+            beats = (f"{sum(1 for r in mine if (r[arm].get('verdict') or '').startswith('beats'))}/{len(mine)}"
+                     if arm != "defaults" else "-")
+            none = sum(r[arm]["ic"] is None for r in mine)
+            print(f"  {arm:<12}{ic:>+9.4f}{frac:>11}{_median([r[arm]['skill'] for r in mine]):>+12.4f}"
+                  f"{ep:>8.0f}{1000 * ic / ep if ep else float('nan'):>+11.4f}{beats:>16}{none:>10}")
+        for arm in (a for a in ARMS if a != "defaults"):
+            d = [r[arm]["ic"] - r["defaults"]["ic"] for r in mine
+                 if r[arm]["ic"] is not None and r["defaults"]["ic"] is not None]
+            if d:
+                se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+                print(f"  {arm} - defaults, paired test IC: {statistics.mean(d):+.4f} (SE {se:.4f}); "
+                      f"{arm} >= defaults on {sum(x >= 0 for x in d)}/{len(d)} markets")
 
 
 def main() -> None:
@@ -183,7 +290,8 @@ def main() -> None:
     ap.add_argument("--confirm-seeds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--markets", default="a,b", help="a: planted pattern, b: no signal")
-    ap.add_argument("--out", default="runs/bench-payoff/results.json")
+    ap.add_argument("--out", default="runs/bench-payoff/results.json",
+                    help="results, one entry per market, written after each; a rerun skips the markets done")
     args = ap.parse_args()
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.n_trials = args.n_trials or (6 if args.quick else 12)
@@ -194,40 +302,35 @@ def main() -> None:
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, torch {torch.__version__}, optuna {optuna.__version__}; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"markets {args.tickers} tickers x {args.days} days, pattern {args.pattern}; {args.n_trials} trials per "
-          f"study, {args.epochs} epochs x {args.samples} samples, patience 2; folds arm: {args.folds} folds, top "
-          f"{args.top_k} confirmed with {args.confirm_seeds} seeds; {args.seeds} seeds; {args.threads} threads")
-    rows = []
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="stocktune-payoff-") as tmp:
-        for kind in args.markets.split(","):
-            for seed in range(1, args.seeds + 1):
-                r = one_seed(kind, seed, args, Path(tmp))
-                rows.append(r)
-                oracle = f" oracle IC {r['oracle_ic']:+.4f}" if "oracle_ic" in r else ""
-                print(f"  ({kind}) seed {seed}{oracle}  " + "  ".join(
-                    f"{arm}: IC {r[arm]['ic']:+.4f} skill {r[arm]['skill']:+.4f} ep {r[arm]['epochs']}"
-                    + (f" [{'beats' if r[arm]['verdict'] and r[arm]['verdict'].startswith('beats') else 'noise'}]"
-                       if "verdict" in r[arm] else "") for arm in ("default", "single", "folds"))
-                      + f"  ({time.perf_counter() - t0:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
+          f"study, {args.epochs} epochs x {args.samples} samples, patience 2; folds study: {args.folds} folds, top "
+          f"{args.top_k} + the defaults confirmed with {args.confirm_seeds} seeds; {args.seeds} seeds; "
+          f"{args.threads} threads")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1, default=str))
-    for kind in args.markets.split(","):
-        mine = [r for r in rows if r["market"] == kind]
-        title = "(a) planted pattern" if kind == "a" else "(b) no signal"
-        print(f"\n{title}: medians over {len(mine)} markets")
-        if kind == "a":
-            oracle = statistics.median(r["oracle_ic"] for r in mine)
-            print(f"  oracle test IC {oracle:+.4f}")
-        print(f"  {'arm':<8}{'test IC':>9}{'of oracle':>11}{'test skill':>12}{'epochs':>8}{'verdict: beats':>16}")
-        for arm in ("default", "single", "folds"):
-            ic = statistics.median(r[arm]["ic"] for r in mine)
-            frac = f"{ic / oracle:.0%}" if kind == "a" and oracle > 0 else "-"
-            beats = (f"{sum(1 for r in mine if (r[arm].get('verdict') or '').startswith('beats'))}/{len(mine)}"
-                     if arm != "default" else "-")
-            print(f"  {arm:<8}{ic:>+9.4f}{frac:>11}{statistics.median(r[arm]['skill'] for r in mine):>+12.4f}"
-                  f"{statistics.median(r[arm]['epochs'] for r in mine):>8.0f}{beats:>16}")
-    print(f"\ntotal {time.perf_counter() - t0:.0f}s; load average at the end {os.getloadavg()[0]:.1f}; rows: {out}")
+    kinds = args.markets.split(",")
+    doc = load_results(out, {k: getattr(args, k) for k in SETTINGS})
+    t0 = time.perf_counter()
+    for kind in kinds:
+        for seed in range(1, args.seeds + 1):
+            key = f"{kind}-{seed}"
+            if key in doc["markets"]:
+                print(f"  ({kind}) seed {seed}: done in {out}, skipped")
+                continue
+            with tempfile.TemporaryDirectory(prefix="stocktune-payoff-") as tmp:
+                r = one_market(kind, seed, args, Path(tmp))
+            r["load_average"] = os.getloadavg()[0]
+            doc["markets"][key] = r
+            save_results(out, doc)
+            oracle = f" oracle IC {r['oracle_ic']:+.4f}" if "oracle_ic" in r else ""
+            print(f"  ({kind}) seed {seed}{oracle}  " + "  ".join(
+                f"{arm}: " + ("no trial" if r[arm]["ic"] is None else
+                              f"IC {r[arm]['ic']:+.4f} skill {r[arm]['skill']:+.4f} ep {r[arm]['epochs']}")
+                + (f" [{'beats' if r[arm]['verdict'].startswith('beats') else 'noise'}]"
+                   if r[arm].get("verdict") else "") for arm in ARMS)
+                  + f"  ({time.perf_counter() - t0:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
+    rows = [r for k in kinds for s in range(1, args.seeds + 1) if (r := doc["markets"].get(f"{k}-{s}"))]
+    summarize(rows, kinds)
+    print(f"\ntotal {time.perf_counter() - t0:.0f}s this run; load average at the end {os.getloadavg()[0]:.1f}; "
+          f"rows: {out}")
 
 
 if __name__ == "__main__":

@@ -120,10 +120,10 @@ def child(args: argparse.Namespace) -> dict:
         c = time.process_time()
         res = prepare(source, cfg, Path(args.cache))
         total = time.perf_counter() - t
-        return {"total_s": total, "rows": res.report["n_rows"], "timings": res.report["timings_s"],
-                "cpu": res.report["cpu_s"], "total_cpu_s": time.process_time() - c,
-                "rss": res.report["peak_rss_mb"], "peak_rss_mb": rss_mb(), "path": str(res.path),
-                "windows": {s: v["n_windows"] for s, v in res.report["splits"].items()}}
+        return {"total_s": total, "rows": res.report.n_rows, "timings": dict(res.report.timings_s),
+                "cpu": dict(res.report.cpu_s), "total_cpu_s": time.process_time() - c,
+                "rss": dict(res.report.peak_rss_mb), "peak_rss_mb": rss_mb(), "path": str(res.path),
+                "windows": {s: v.n_windows for s, v in res.report.splits.items()}}
     if args.child == "load":
         t = time.perf_counter()
         ds = PreparedDataset.load(args.path)
@@ -250,11 +250,13 @@ def run_cli(source: str, cache: Path, timeout: int, root: str | None = None) -> 
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stocktune prep --data {source} failed:\n{err[-3000:]}")
-    report = json.loads(next(cache.glob("*/report.json")).read_text())
+    from data_prep.report import read_report  # this checkout's reader: it reads any version of report.json
+
+    report = read_report(next(cache.glob("*/report.json")).parent)
     shutil.rmtree(cache, ignore_errors=True)
-    return {"wall": wall, "key": report["timings_s"]["key"], "load": report["timings_s"]["load"],
-            "rest": sum(v for k, v in report["timings_s"].items() if k not in ("key", "load")),
-            "rss_mb": usage.ru_maxrss / 1024, "rows": report["n_rows"], "load_avg": (load0, os.getloadavg()[0])}
+    return {"wall": wall, "key": report.timings_s["key"], "load": report.timings_s["load"],
+            "rest": sum(v for k, v in report.timings_s.items() if k not in ("key", "load")),
+            "rss_mb": usage.ru_maxrss / 1024, "rows": report.n_rows, "load_avg": (load0, os.getloadavg()[0])}
 
 
 def files_main(args: argparse.Namespace) -> None:

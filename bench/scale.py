@@ -207,7 +207,7 @@ def study_copy(path: Path, out: Path, source: str, n_trials: int, args: argparse
     doc["data"]["source"] = source
     doc["train"].update(epochs=args.epochs, samples_per_epoch=args.samples, val_samples=args.val_samples,
                         device=args.device)
-    doc["search"].update(hidden_dim={"choices": [16, 32]}, num_layers={"low": 1, "high": 2},
+    doc["search"].update(hidden_dim={"choices": [16, 32], "default": 32}, num_layers={"low": 1, "high": 2},
                          batch_size={"choices": [256, 512]}, conv_channels={"choices": [0, 16]})
     doc.setdefault("worker", {})["stagger_seconds"] = 2
     doc["description"] = "bench/scale.py: studies/krx_scale.toml on a short CPU budget"

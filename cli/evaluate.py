@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cli.numbers import count
 from cli.progress import epoch_bar
 from common.env import cache_root
 from common.errors import InputError
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="prepared-dataset cache root (default: $STOCKTUNE_CACHE or runs/cache)")
     p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
                    help="also train shuffled-label controls (the leak detector; each costs one training run)")
-    p.add_argument("--controls", metavar="K", type=int, default=3,
+    p.add_argument("--controls", metavar="K", type=count, default=3,
                    help="how many independently seeded controls (default 3; 1 is cheaper but cannot tell a "
                         "random-function IC from a leak as well)")
     p.add_argument("--control-seed", metavar="S", type=int, default=CONTROL_SEED,
@@ -39,10 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="where to write evaluation.json and plots "
                                                             "(default: MODEL_DIR)")
     p.add_argument("--device", default=None, help="override the model's device (auto|cpu|cuda[:N])")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
+    p.add_argument("--threads", type=count, default=None, metavar="T",
                    help="CPU threads (default: $OMP_NUM_THREADS, else the cores the 1-minute load average "
                         "leaves free, 1-8; docs/model.md)")
-    p.add_argument("--bins", type=int, default=10, help="calibration bins (quantiles of the prediction)")
+    p.add_argument("--bins", type=count, default=10, help="calibration bins (quantiles of the prediction)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 

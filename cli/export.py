@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tuner.verdict import Verdict
 
+from cli.numbers import count
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", metavar="STUDY.toml", help="the study file (see studies/)")
     p.add_argument("--out", default=None, metavar="FILE", help="output run file (default: runs/<study>/best.toml)")
-    p.add_argument("--top-k", type=int, default=1, metavar="K", help="write the K best trials, one file each")
+    p.add_argument("--top-k", type=count, default=1, metavar="K", help="write the K best trials, one file each")
     p.add_argument("--storage", default=None, metavar="URL", help="override the study's storage URL")
     p.add_argument("--defaults", action="store_true",
                    help="write the defaults arm's configuration (what to ship when the search did not beat it)")

@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.numbers import count
 from cli.progress import epoch_bar, format_history
 from common.env import cache_root
 from common.errors import InputError
@@ -27,7 +28,7 @@ from common.errors import InputError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, metavar="FILE", help="run file: [data], [train], optional [result]")
-    p.add_argument("--epochs", type=int, default=None, metavar="N", help="override the number of epochs")
+    p.add_argument("--epochs", type=count, default=None, metavar="N", help="override the number of epochs")
     p.add_argument("--device", default=None, metavar="D", help="override [train].device (auto|cpu|cuda[:N])")
     p.add_argument("--out", default=None, metavar="DIR", help="save the model directory here")
     p.add_argument("--final", action="store_true",
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="prepared-dataset cache root (default: $STOCKTUNE_CACHE or runs/cache)")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
+    p.add_argument("--threads", type=count, default=None, metavar="T",
                    help="CPU threads (default: [train] threads, else $OMP_NUM_THREADS, else the cores the "
                         "1-minute load average leaves free, 1-8; docs/model.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"stocktune {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"stocktune {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return getattr(e, "exit_code", 130)  # tuner.signals.Stopped: 143 after a SIGTERM
 

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from cli.numbers import count
 from common.errors import InputError
 
 FORMATS = ("table", "csv", "json")
@@ -31,9 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", metavar="YYYY-MM-DD", default=None,
                    help="the day the prediction is made (default: the latest date in SOURCE)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("--top", metavar="N", type=int, default=None, help="print only the N highest scores")
+    p.add_argument("--top", metavar="N", type=count, default=None, help="print only the N highest scores")
     p.add_argument("--device", default=None, help="override the model's device (auto|cpu|cuda[:N])")
-    p.add_argument("--threads", type=int, default=None, metavar="T",
+    p.add_argument("--threads", type=count, default=None, metavar="T",
                    help="CPU threads (default: $OMP_NUM_THREADS, else the cores the 1-minute load average "
                         "leaves free, 1-8; docs/model.md)")
 

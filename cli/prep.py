@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out must be a directory, but {out} is a file.")
     result = prepare(spec.source, spec.prep, Path(args.cache) if args.cache else cache_root(), progress=not args.quiet)
     print(summary_text(result.report, result.path, result.cached))
-    # the report is copied only after a successful prep: bad input never leaves a half-filled --out
-    print(f"report: {copy_report(result.path, out) if out is not None else result.path / 'report.md'}")
+    # the report is copied only after a successful prep: bad input never leaves a half-filled --out; the
+    # copy names the source given here, also when the dataset was first built from another path
+    print(f"report: {copy_report(result.path, out, result.report) if out is not None else result.path / 'report.md'}")
     sys.stdout.flush()
     return 0

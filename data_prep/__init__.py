@@ -7,6 +7,7 @@ from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key
 from .config import TARGET_METHODS, PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
+from .dataset_report import DatasetReport, SplitReport
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .inference import featurize_for_inference, prediction_rows
 from .panel import Panel
@@ -24,7 +25,7 @@ from .windows import window_ends
 
 __all__ = [
     # the API other packages use
-    "prepare", "load_cached", "PrepResult", "featurize_for_inference", "prediction_rows", "PreparedDataset", "SplitArrays", "SPLITS",
+    "prepare", "load_cached", "PrepResult", "DatasetReport", "SplitReport", "featurize_for_inference", "prediction_rows", "PreparedDataset", "SplitArrays", "SPLITS",
     "PrepConfig", "TARGET_METHODS",
     # the steps
     "load_source", "load_events", "RawInput", "validate", "Validated", "adjust", "generate", "Panel",

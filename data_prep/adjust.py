@@ -17,11 +17,11 @@ this order (``mode="auto"``):
    adjusted) rather than exploding as on a news crash. Every candidate needs a jump of at least 40%
    (log 1.4 > the 30% daily limit of the Korean market, so on such data no ordinary day qualifies).
 
-``mode="none"`` returns the panel unchanged.
+Then, whichever of these applied, unit changes (a ticker quoted ×100 from one day on, volume
+unchanged) are undone on prices only (units.py). ``mode="none"`` returns the panel unchanged.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -29,7 +29,9 @@ import pandas as pd
 
 from common.errors import InputError
 
+from .jumps import levels_around, volume_shift, window_mean
 from .panel import Panel
+from .units import adjust_units
 
 __all__ = ["adjust", "apply_factors", "detect_splits", "DETECT_RATIOS"]
 
@@ -99,32 +101,6 @@ def _events_factor(panel: Panel, events: pd.DataFrame) -> tuple[np.ndarray, list
     return np.exp(-log_div), adjustments
 
 
-def _window(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
-            hi: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(values[c + o], usable) for each center c and offset o: usable = inside [lo, hi) and ``valid``."""
-    idx = centers[:, None] + offsets[None, :]
-    ok = (idx >= lo[:, None]) & (idx < hi[:, None])
-    idx = np.clip(idx, 0, len(values) - 1)
-    return values[idx], ok & valid[idx]
-
-
-def _window_median(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """nanmedian of values[c + o] over offsets o, restricted to rows in [lo, hi) where ``valid``."""
-    w, ok = _window(values, valid, centers, lo, hi, offsets)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (edges, halts) give NaN: fine
-        return np.nanmedian(np.where(ok, w, np.nan), axis=1)
-
-
-def _window_mean(values: np.ndarray, valid: np.ndarray, centers: np.ndarray, lo: np.ndarray,
-                 hi: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """mean of values[c + o] over offsets o, restricted to rows in [lo, hi) where ``valid``; NaN if none."""
-    w, ok = _window(values, valid, centers, lo, hi, offsets)
-    count = ok.sum(axis=1)
-    return np.where(count > 0, np.where(ok, w, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
-
-
 def detect_splits(panel: Panel) -> pd.DataFrame:
     """Unadjusted splits/merges found in a sorted panel: DataFrame[ticker, date, ratio, confidence].
 
@@ -163,24 +139,17 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
     e_close = np.abs(x_close[cand] - lr)
     t = panel.ticker[cand]
     lo, hi = starts[t], starts[t + 1]
-    # no reversion: the median close of the next days sits at the new scale, not the old one
-    after = _window_median(lc, trading, cand, lo, hi, np.arange(1, _REVERT_DAYS + 1))
-    level = np.where(np.isnan(after), lc[cand], after) - lc[cand - 1]  # log(later close / old close)
-    keeps_scale = np.abs(level + lr) < np.abs(level)
-    # and the old scale was established: the previous days sat where the last close was (so the
-    # day that reverts a one-day bad print is not taken for a split either)
-    before = _window_median(lc, trading, cand, lo, hi, np.arange(-_REVERT_DAYS, 0))
-    old = np.where(np.isnan(before), lc[cand - 1], before) - lc[cand - 1]  # log(earlier close / last close)
-    keeps_scale &= np.abs(old) < np.abs(old + lr)
+    # no reversion: the median close of the next days sits at the new scale, not the old one; and
+    # the old scale was established: the previous days sat where the last close was (so the day that
+    # reverts a one-day bad print is not taken for a split either)
+    level, old = levels_around(lc, trading, cand, lo, hi, _REVERT_DAYS)
+    keeps_scale = (np.abs(level + lr) < np.abs(level)) & (np.abs(old) < np.abs(old + lr))
     # volume: after/before ratio in log; a split makes it about log r (or 0 if volume is pre-adjusted)
-    vol = np.log(np.where(trading, panel.volume, 1.0))  # NaN without volume information: no volume evidence
-    v_after = _window_median(vol, trading, cand, lo, hi, np.arange(0, _VOLUME_DAYS))
-    v_before = _window_median(vol, trading, cand, lo, hi, np.arange(-_VOLUME_DAYS, 0))
-    dv = v_after - v_before
+    vol, v_before, dv = volume_shift(panel.volume, trading, cand, lo, hi, _VOLUME_DAYS)
     v_lo, v_hi = np.minimum(0.0, lr), np.maximum(0.0, lr)
     v_out = np.where(np.isnan(dv), 0.0, np.maximum(v_lo - dv, 0.0) + np.maximum(dv - v_hi, 0.0))
     # local scale too: in a volatile spell (GARCH) opens stray further than the ticker's average
-    gap_local = _window_mean(gap, gap_valid, cand, lo, hi, np.arange(-20, 0))
+    gap_local = window_mean(gap, gap_valid, cand, lo, hi, np.arange(-20, 0))
     s = np.maximum(np.fmax(gap_scale[t], 1.25 * gap_local), 0.005)
     z_open = e_open / (2.0 * s)
     # a news crash trades many times its usual volume on the day itself; a split changes it by ~r
@@ -188,6 +157,8 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
     z_vol = v_out / 0.6 + np.where(np.isnan(spike), 0.0, np.maximum(spike, 0.0)) / 0.5
     score = z_open**2 + z_vol**2
     ok = (score <= 4.0) & keeps_scale & (e_close < 0.36) & (np.abs(x_open[cand]) > _MIN_JUMP)
+    # x10 / /10 with the volume where it was is a change of units, not a split (units.py takes it)
+    ok &= ~((np.abs(np.abs(lr) - np.log(10.0)) < 1e-9) & (np.abs(dv) < np.log(3.0)))
     confidence = np.clip(1.0 - score / 4.0, 0.0, 1.0) * 0.5 + 0.5 * (~np.isnan(dv))
     sel = np.flatnonzero(ok)
     rows = cand[sel]
@@ -198,16 +169,26 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
 
 
 def adjust(panel: Panel, events: pd.DataFrame | None, mode: str = "auto") -> tuple[Panel, list[dict]]:
-    """Adjust a sorted, validated panel for splits/merges; returns (adjusted panel, adjustments).
+    """Adjust a sorted, validated panel for splits/merges, then for unit changes; returns (adjusted
+    panel, adjustments).
 
     Adjustments: for 'adj_close' one summary per ticker ({ticker, method, n_days_changed,
     total_factor, splits: [{date, ratio}]}); otherwise one dict per event ({ticker, date, ratio,
-    method: 'adj_factor'|'events'|'detected', confidence (detected only)}).
+    method: 'adj_factor'|'events'|'detected', confidence (detected only)}); then one dict per unit
+    change ({ticker, date, factor, method: 'unit_change', confidence}, see units.py), which any
+    source of split information may leave behind.
     """
     if mode not in ("auto", "none"):
         raise InputError(f"adjust must be 'auto' or 'none', but got adjust={mode!r}.")
     if mode == "none" or len(panel) == 0:
         return panel, []
+    panel, adjustments = _adjust_splits(panel, events)
+    panel, units = adjust_units(panel)
+    return panel, adjustments + units
+
+
+def _adjust_splits(panel: Panel, events: pd.DataFrame | None) -> tuple[Panel, list[dict]]:
+    """The split/merge step of ``adjust``: the best information the input has, in the module's order."""
     if "adj_close" in panel.extra:
         factor = panel.extra["adj_close"] / panel.close
         factor = factor / _ticker_end_value(panel, factor)  # latest date on its own scale

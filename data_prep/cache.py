@@ -23,7 +23,7 @@ from filelock import FileLock
 __all__ = ["PREP_VERSION", "cache_key", "is_complete", "build_once", "save_array", "open_array"]
 
 # bump when the prep code changes what it writes, so old cache entries are not reused
-PREP_VERSION = "3"  # 3: ecdf ties, neutral volume features without volume, skipped reasons
+PREP_VERSION = "4"  # 4: unit changes, stale weekend rows, constant prices, report_version 2
 
 
 def cache_key(content_key: str, prep: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from .adjust import adjust
 from .cache import PREP_VERSION, build_once, cache_key, is_complete, open_array, save_array
 from .config import PrepConfig
 from .dataset import SPLITS, PreparedDataset, SplitArrays
+from .dataset_report import DatasetReport
 from .features import FEATURE_NAMES, WARMUP, compute_features
 from .panel import Panel
-from .report import per_ticker_volatility, split_stats, warm_up_plots, write_report
+from .report import per_ticker_volatility, read_report, split_stats, warm_up_plots, write_report, write_report_json
 from .scaling import apply as apply_scaler
 from .scaling import fit_scaler
 from .sources import RawInput, load_events, load_source
@@ -51,9 +53,15 @@ class PrepResult:
     """Where the prepared dataset is, its report, and whether it came from the cache."""
 
     path: Path
-    report: dict[str, Any] = field(repr=False)
+    report: DatasetReport = field(repr=False)  # names this call's source, also on a cache hit
     cached: bool
     source: str = ""  # this call's source: a cache entry records the source of whoever built it first
+
+    def __post_init__(self) -> None:
+        report = self.report
+        if isinstance(report, Mapping):  # report.json as read: typed here, once
+            report = DatasetReport.from_json(report)
+        object.__setattr__(self, "report", report.with_source(self.source))
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -73,7 +81,7 @@ def load_cached(cache_root: Path | str, key: str) -> PrepResult | None:
     path = Path(cache_root) / key
     if not key or not is_complete(path):
         return None
-    return PrepResult(path, json.loads((path / "report.json").read_text()), True)
+    return PrepResult(path, read_report(path), True)
 
 
 class Progress:
@@ -116,11 +124,11 @@ def _daily_returns(panel: Panel) -> np.ndarray:
 
 
 def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any],
-                  progress: Progress | None = None, plan: SplitPlan | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None, plan: SplitPlan | None = None) -> DatasetReport:
     """Write a complete dataset for a validated, adjusted panel into directory ``out``; returns the report.
 
-    ``info`` carries source, cache_key, repairs, skipped, adjustments, no_volume and tickers_in_input
-    for meta/report; tickers left without any window are added to the skipped list with the reason.
+    ``info`` carries source, cache_key, repairs, skipped, adjustments, no_volume, weekend_rows and
+    tickers_in_input for meta/report; tickers left without any window are added to the skipped list with the reason.
     """
     prog = progress or Progress(False)
     where = info.get("where", "[data]")
@@ -178,30 +186,21 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
     t = time.perf_counter()
     daily = _daily_returns(panel)
     vols = {s: per_ticker_volatility(daily, panel.ticker, splits[s].end_idx, len(panel.tickers)) for s in SPLITS}
-    split_info = {}
-    for s in SPLITS:
-        sa = splits[s]
-        st = split_stats(sa.target, sa.ret, panel.date[sa.end_idx], panel.ticker[sa.end_idx], plan.periods[s])
-        st["volatility_median"] = float(np.median(vols[s])) if vols[s].size else float("nan")
-        split_info[s] = st
-    meta = {
-        "feature_names": list(FEATURE_NAMES),
-        "tickers": list(panel.tickers),
-        "look_back": cfg.look_back,
-        "look_ahead": cfg.look_ahead,
-        "warmup": WARMUP,
-        "prep": cfg.to_mapping(),
-        "prep_version": PREP_VERSION,
-        "source": info.get("source", ""),
-        "cache_key": info.get("cache_key", ""),
-        "scaler": scaler,
-        "target_method": method,
-        "target_transform": params,
-        "purge_gap_days": plan.gap_days,
-        "n_rows": len(panel),
-        "splits": {s: {"start": v["start"], "end": v["end"], "n_windows": v["n_windows"]}
-                   for s, v in split_info.items()},
-    }
+    split_info = {s: replace(split_stats(splits[s].target, splits[s].ret, panel.date[splits[s].end_idx],
+                                         panel.ticker[splits[s].end_idx], plan.periods[s]),
+                             volatility_median=float(np.median(vols[s])) if vols[s].size else float("nan"))
+                  for s in SPLITS}
+    report = DatasetReport(
+        source=info.get("source", ""), cache_key=info.get("cache_key", ""), n_rows=len(panel),
+        n_tickers=n_in, tickers_in_input=int(info.get("tickers_in_input", len(panel.tickers))),
+        date_range=(str(panel.date.min()), str(panel.date.max())) if len(panel) else ("", ""),
+        features=tuple(FEATURE_NAMES), look_back=cfg.look_back, look_ahead=cfg.look_ahead, target_method=method,
+        purge_gap_days=plan.gap_days, splits=split_info, adjustments=info.get("adjustments", []),
+        repairs=info.get("repairs", []), skipped=skipped, no_volume=info.get("no_volume", []),
+        weekend_rows=info.get("weekend_rows", []), prep=cfg.to_mapping())
+    # meta.json: what reading the dataset needs; the fields it shares with the report come from the report
+    meta = {**report.meta_fields(), "tickers": list(panel.tickers), "warmup": WARMUP, "prep_version": PREP_VERSION,
+            "scaler": scaler, "target_transform": params}
     del feats  # the memory map: its pages are already in the file
     save_array(out, "ticker", panel.ticker.astype(np.int32))
     save_array(out, "date", panel.date.astype("datetime64[D]"))
@@ -209,31 +208,10 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         save_array(out, f"{s}_end", sa.end_idx.astype(np.int64))
         save_array(out, f"{s}_target", sa.target)
         save_array(out, f"{s}_ret", sa.ret)
-    report = {
-        "source": meta["source"],
-        "cache_key": meta["cache_key"],
-        "n_rows": len(panel),
-        "n_tickers": n_in,  # tickers with at least one window
-        "tickers_in_input": int(info.get("tickers_in_input", len(panel.tickers))),
-        "date_range": [str(panel.date.min()), str(panel.date.max())] if len(panel) else ["", ""],
-        "features": list(FEATURE_NAMES),
-        "look_back": cfg.look_back,
-        "look_ahead": cfg.look_ahead,
-        "target_method": method,
-        "purge_gap_days": plan.gap_days,
-        "splits": split_info,
-        "adjustments": info.get("adjustments", []),
-        "repairs": info.get("repairs", []),
-        "skipped": skipped,
-        "no_volume": info.get("no_volume", []),
-        "prep": cfg.to_mapping(),
-    }
     write_report(out, report, {s: splits[s].target for s in SPLITS}, vols)
     prog.stage("cache_write", t)
-    report["timings_s"] = dict(prog.timings)
-    report["cpu_s"] = dict(prog.cpu_s)
-    report["peak_rss_mb"] = dict(prog.peak_rss_mb)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    report = replace(report, timings_s=dict(prog.timings), cpu_s=dict(prog.cpu_s), peak_rss_mb=dict(prog.peak_rss_mb))
+    write_report_json(out, report)
     # meta.json last: its presence marks the directory complete
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     return report
@@ -299,7 +277,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     prog.stage("key", t)
     if is_complete(final):
         prog.say(f"cache hit {final}")
-        return PrepResult(final, json.loads((final / "report.json").read_text()), True, source)
+        return PrepResult(final, read_report(final), True, source)
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
@@ -314,24 +292,24 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     tickers_in_input = len(raw.panel.tickers)
     checked = validate(raw, min_rows(cfg), cfg.resample)
     del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
-    repairs, skipped, no_volume = checked.repairs, checked.skipped, checked.no_volume
+    repairs, skipped, no_volume, weekend = checked.repairs, checked.skipped, checked.no_volume, checked.weekend_rows
     panel, adjustments = adjust(checked.panel, events, cfg.adjust)
     del checked
     prog.stage("validate", t)
     info = {"source": source, "cache_key": key, "repairs": repairs, "skipped": skipped,
-            "adjustments": adjustments, "no_volume": no_volume, "tickers_in_input": tickers_in_input}
+            "adjustments": adjustments, "no_volume": no_volume, "weekend_rows": weekend,
+            "tickers_in_input": tickers_in_input}
     # the split (which checks there are enough days for every split) runs before the lock / temp dir
     t = time.perf_counter()
     plan = _plan(panel, cfg)
     prog.stage("split", t)
 
-    report: dict[str, Any] = {}
+    built: list[DatasetReport] = []
 
     def build(tmp: Path) -> None:
-        report.update(build_dataset(panel, cfg, tmp, info, prog, plan))
+        built.append(build_dataset(panel, cfg, tmp, info, prog, plan))
 
     path, cached = build_once(cache_root, key, build)
-    if cached:
-        report = json.loads((path / "report.json").read_text())
+    report = read_report(path) if cached else built[0]
     prog.say(f"dataset at {path}")
     return PrepResult(path, report, cached, source)

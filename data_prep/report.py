@@ -21,10 +21,11 @@ import numpy as np
 from common.errors import InputError
 
 from .dataset import SPLITS
+from .dataset_report import DatasetReport, SplitReport
 from .stats import ks_uniform, subsample
 
-__all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "render_markdown",
-           "summary_text", "copy_report", "warm_up_plots"]
+__all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "write_report_json",
+           "read_report", "render_markdown", "summary_text", "copy_report", "warm_up_plots"]
 
 PLOTS = ("target_hist.png", "target_qq.png", "volatility_hist.png")
 REPORT_FILES = ("report.md", "report.json", *PLOTS)
@@ -55,21 +56,22 @@ def _n_distinct_days(dates: np.ndarray) -> int:
 
 
 def split_stats(target: np.ndarray, ret: np.ndarray, dates: np.ndarray, ticker: np.ndarray,
-                period: tuple[str, str]) -> dict[str, Any]:
-    """Counts, date ranges and target uniformity of one split."""
+                period: tuple[str, str]) -> SplitReport:
+    """Counts, date ranges and target uniformity of one split (its volatility_median is the caller's)."""
     ks, p = ks_uniform(subsample(target, _KS_SAMPLE))
     n = int(target.shape[0])
-    return {
-        "start": period[0], "end": period[1],
-        "first_window_end": str(dates.min()) if n else "", "last_window_end": str(dates.max()) if n else "",
-        "n_windows": n, "n_tickers": int(np.count_nonzero(np.bincount(ticker))) if n else 0,
-        "n_dates": _n_distinct_days(dates),
-        "target_mean": float(np.mean(target)) if n else float("nan"),
-        "target_ks_stat": ks, "target_ks_p": p, "target_ks_n": int(min(n, _KS_SAMPLE)),
-        "rise_rate": float(np.mean(ret > 0)) if n else float("nan"),
-        "ret_mean": float(np.mean(ret)) if n else float("nan"),
-        "ret_std": float(np.std(ret)) if n else float("nan"),
-    }
+    nan = float("nan")
+    return SplitReport(
+        start=period[0], end=period[1],
+        first_window_end=str(dates.min()) if n else "", last_window_end=str(dates.max()) if n else "",
+        n_windows=n, n_tickers=int(np.count_nonzero(np.bincount(ticker))) if n else 0,
+        n_dates=_n_distinct_days(dates),
+        target_mean=float(np.mean(target)) if n else nan,
+        target_ks_stat=ks, target_ks_p=p, target_ks_n=int(min(n, _KS_SAMPLE)),
+        rise_rate=float(np.mean(ret > 0)) if n else nan,
+        ret_mean=float(np.mean(ret)) if n else nan,
+        ret_std=float(np.std(ret)) if n else nan,
+    )
 
 
 def warm_up_plots() -> threading.Thread:
@@ -132,33 +134,36 @@ def _plots(path: Path, targets: dict[str, np.ndarray], vols: dict[str, np.ndarra
     fig.savefig(path / "volatility_hist.png", dpi=80)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: DatasetReport) -> str:
     """A readable summary of report.json."""
     lines = [
         "# Prep report", "",
-        f"- source: `{report['source']}`",
-        f"- rows: {report['n_rows']:,}, features: {len(report['features'])}",
+        f"- source: `{report.source}`",
+        f"- rows: {report.n_rows:,}, features: {len(report.features)}",
         f"- {_tickers_line(report)}",
-        f"- look_back: {report['look_back']}, look_ahead: {report['look_ahead']}, target: {report['target_method']}",
-        f"- purge gap between splits: {report['purge_gap_days']} trading days (no day is shared by two splits)",
-        f"- cache key: `{report['cache_key']}`", "",
+        f"- look_back: {report.look_back}, look_ahead: {report.look_ahead}, target: {report.target_method}",
+        f"- purge gap between splits: {report.purge_gap_days} trading days (no day is shared by two splits)",
+        f"- cache key: `{report.cache_key}`", "",
         "| split | period | windows | tickers | target KS | KS p | rise rate | volatility median |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in SPLITS:
-        sp = report["splits"].get(s)
-        if not sp:
+        sp = report.splits.get(s)
+        if sp is None:
             continue
         lines.append(
-            f"| {s} | {sp['start']} .. {sp['end']} | {sp['n_windows']:,} | {sp['n_tickers']:,} | "
-            f"{sp['target_ks_stat']:.4f} | {sp['target_ks_p']:.3g} | {sp['rise_rate']:.3f} | "
-            f"{sp.get('volatility_median', float('nan')):.3f} |"
+            f"| {s} | {sp.start} .. {sp.end} | {sp.n_windows:,} | {sp.n_tickers:,} | "
+            f"{sp.target_ks_stat:.4f} | {sp.target_ks_p:.3g} | {sp.rise_rate:.3f} | {sp.volatility_median:.3f} |"
         )
     lines += ["", "The test period is reserved for the final evaluation; tuning optimizes on val.", ""]
-    for key, title in (("repairs", "Repairs"), ("skipped", "Skipped tickers"),
-                       ("no_volume", "No volume information (volume features neutral, no halts inferred)"),
-                       ("adjustments", "Adjustments")):
-        items = report.get(key) or []
+    sections: tuple[tuple[str, list[Any]], ...] = (
+        ("Repairs", report.repairs), ("Skipped tickers", report.skipped),
+        ("No volume information (volume features neutral, no halts inferred)", report.no_volume),
+        ("Weekend rows (stale ones dropped: volume 0, the previous close repeated; ones with trading kept)",
+         report.weekend_rows),
+        ("Adjustments (splits and merges; unit changes: prices before the date multiplied by the factor, "
+         "volume unchanged)", report.adjustments))
+    for title, items in sections:
         lines.append(f"## {title} ({len(items)})")
         lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
         if len(items) > 50:
@@ -169,26 +174,42 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, report: dict[str, Any], targets: dict[str, np.ndarray],
+def write_report_json(path: Path, report: DatasetReport) -> None:
+    """report.json in ``path``: the one place the report is serialized."""
+    (Path(path) / "report.json").write_text(json.dumps(report.to_json(), indent=1, default=str))
+
+
+def read_report(path: Path) -> DatasetReport:
+    """The report of the dataset (or report copy) in directory ``path``."""
+    return DatasetReport.from_json(json.loads((Path(path) / "report.json").read_text()))
+
+
+def write_report(path: Path, report: DatasetReport, targets: dict[str, np.ndarray],
                  vols: dict[str, np.ndarray]) -> None:
     """Write report.json, report.md and the PNGs into dataset directory ``path``."""
     path = Path(path)
-    (path / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    write_report_json(path, report)
     (path / "report.md").write_text(render_markdown(report))
     _plots(path, targets, vols)
 
 
-def _tickers_line(report: dict[str, Any]) -> str:
-    skipped = len(report.get("skipped") or [])
-    line = f"tickers: {report['n_tickers']:,} in the dataset, {skipped:,} skipped"
+def _plural(k: int, word: str = "ticker") -> str:
+    return f"{k:,} {word}{'s' if k != 1 else ''}"
+
+
+def _tickers_line(report: DatasetReport) -> str:
+    skipped = len(report.skipped)
+    line = f"tickers: {report.n_tickers:,} in the dataset, {skipped:,} skipped"
+    constant = sum(1 for s in report.skipped if "constant_price" in s)
+    if constant:
+        line += f" ({constant:,} with a constant price)"
     return line + (" (see report.md)" if skipped else "")
 
 
 def _repairs_line(repairs: list[dict]) -> str:
     """'repairs: 12 rows sorted into date order (2 tickers), 3 exact duplicate rows dropped (1 ticker)'."""
     def n(items: list[dict], key: str) -> tuple[int, str]:
-        k = len(items)
-        return sum(int(it[key]) for it in items), f"{k} ticker{'s' if k != 1 else ''}"
+        return sum(int(it[key]) for it in items), _plural(len(items))
 
     parts = []
     by = {a: [r for r in repairs if r.get("action") == a] for a in
@@ -206,37 +227,68 @@ def _repairs_line(repairs: list[dict]) -> str:
     return "repairs: " + "; ".join(parts) + " (see report.md)"
 
 
-def summary_text(report: dict[str, Any], path: Path, cached: bool) -> str:
+def _weekend_line(rows: list[dict]) -> str:
+    """'weekend rows: 120 stale ones dropped (1 ticker), 0 with trading kept (see report.md)'."""
+    dropped = [r for r in rows if r["dropped_stale"]]
+    kept = [r for r in rows if r["kept_trading"]]
+    return (f"weekend rows: {sum(r['dropped_stale'] for r in dropped):,} stale ones dropped ({_plural(len(dropped))}: "
+            f"volume 0, the previous close repeated), {sum(r['kept_trading'] for r in kept):,} with trading kept "
+            f"({_plural(len(kept))}) (see report.md)")
+
+
+def _units_line(changes: list[dict]) -> str:
+    """'unit changes: 005930 x100 from 2011-02-28 (earlier prices multiplied by the factor; ...)'."""
+    shown = ", ".join(f"{c['ticker']} x{c['factor']:g} from {c['date']}" for c in changes[:5])
+    more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return (f"unit changes: {shown}{more} (prices before each multiplied by its factor, volume unchanged; "
+            f"see report.md)")
+
+
+def summary_text(report: DatasetReport, path: Path, cached: bool) -> str:
     """The lines `stocktune prep` prints: where the dataset is, its size, each split, what was repaired or left out."""
     lines = [
         f"dataset: {path} ({'cache hit' if cached else 'built'})",
-        f"source: {report['source']}  rows: {report['n_rows']:,}  features: {len(report['features'])}  "
-        f"target: {report['target_method']}  purge gap: {report['purge_gap_days']} days",
+        f"source: {report.source}  rows: {report.n_rows:,}  features: {len(report.features)}  "
+        f"target: {report.target_method}  purge gap: {report.purge_gap_days} days",
         _tickers_line(report),
     ]
-    for s in ("train", "val", "test"):
-        sp = report["splits"][s]
-        lines.append(f"  {s:5s} {sp['start']} .. {sp['end']}  windows {sp['n_windows']:>10,}  "
-                     f"target KS {sp['target_ks_stat']:.4f} (p={sp['target_ks_p']:.3g})")
-    if report.get("repairs"):
-        lines.append(_repairs_line(report["repairs"]))
-    if report.get("no_volume"):
-        k = len(report["no_volume"])
-        lines.append(f"no volume information: {k:,} ticker{'s' if k != 1 else ''} (volume features neutral, "
+    for s in SPLITS:
+        sp = report.splits[s]
+        lines.append(f"  {s:5s} {sp.start} .. {sp.end}  windows {sp.n_windows:>10,}  "
+                     f"target KS {sp.target_ks_stat:.4f} (p={sp.target_ks_p:.3g})")
+    if report.repairs:
+        lines.append(_repairs_line(report.repairs))
+    if report.weekend_rows:
+        lines.append(_weekend_line(report.weekend_rows))
+    if report.no_volume:
+        lines.append(f"no volume information: {_plural(len(report.no_volume))} (volume features neutral, "
                      f"no halts inferred; see report.md)")
-    if report.get("adjustments"):
-        lines.append(f"adjustments: {len(report['adjustments'])} (see report.md)")
+    units = report.unit_changes
+    if units:
+        lines.append(_units_line(units))
+    if len(report.adjustments) > len(units):
+        lines.append(f"adjustments: {len(report.adjustments) - len(units)} (see report.md)")
     return "\n".join(lines)
 
 
-def copy_report(dataset_dir: Path, out: Path) -> Path:
-    """Copy the report files of a prepared dataset into ``out``; returns out/report.md."""
+def copy_report(dataset_dir: Path, out: Path, report: DatasetReport | None = None) -> Path:
+    """Copy the report files of a prepared dataset into ``out``; returns out/report.md.
+
+    With ``report`` (the caller's, naming the source it gave), report.json and report.md are
+    written from it instead of copied: on a cache hit the dataset's own files name the source of
+    whoever built it first.
+    """
     import shutil
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out must be a directory, but {out} is a file.")
     out.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:
+        if report is not None and name in ("report.json", "report.md"):
+            continue
         if (dataset_dir / name).exists():
             shutil.copy2(dataset_dir / name, out / name)
+    if report is not None:
+        write_report_json(out, report)
+        (out / "report.md").write_text(render_markdown(report))
     return out / "report.md"

@@ -6,7 +6,9 @@ do. Two things are repaired instead of rejected because they are unambiguous and
 rows out of date order (sorted) and exact duplicate rows (dropped); both are listed in ``repairs``
 for the report. Intraday bars (several timestamps of one ticker on one day) are an error naming
 them, or aggregated to daily bars with ``resample = "daily"`` (also listed). Tickers too short to
-form one window are skipped, not fatal, unless none is left.
+form one window, and tickers whose close never moves (no return to learn: every target would be a
+tie), are skipped with the reason, not fatal, unless none is left. Stale weekend rows (volume 0, the
+previous close repeated) are dropped and weekend rows with trading kept, both reported (weekends.py).
 
 Volume: a ticker whose volume is absent, or zero/empty on every row (indices, FX, many vendor
 files), has no volume information: its volume becomes NaN, which makes its volume features neutral
@@ -24,6 +26,7 @@ from common.errors import InputError
 from .intraday import intraday_days, to_daily
 from .panel import Panel
 from .sources import RawInput, describe_row
+from .weekends import weekend_rows
 
 __all__ = ["Validated", "validate"]
 
@@ -37,6 +40,7 @@ class Validated:
     repairs: list[dict] = field(default_factory=list)  # what was sorted / dropped / resampled, per ticker
     skipped: list[dict] = field(default_factory=list)  # tickers with fewer than min_rows rows, with the reason
     no_volume: list[str] = field(default_factory=list)  # kept tickers without volume information
+    weekend_rows: list[dict] = field(default_factory=list)  # per ticker: stale weekend rows dropped, traded ones kept
 
 
 def _first(panel: Panel, mask: np.ndarray) -> int | None:
@@ -190,6 +194,15 @@ def _intraday_error(p: Panel, multi: np.ndarray, per_day: int) -> InputError:
         f"to daily bars, or give one row per ticker and day.")
 
 
+def _constant_close(p: Panel) -> np.ndarray:
+    """bool [tickers]: the ticker's close is the same number on every one of its rows (and it has rows)."""
+    starts = p.starts
+    has = starts[1:] > starts[:-1]
+    lo = np.minimum.reduceat(p.close, np.minimum(starts[:-1], len(p) - 1))
+    hi = np.maximum.reduceat(p.close, np.minimum(starts[:-1], len(p) - 1))
+    return has & (lo == hi)
+
+
 def validate(raw: RawInput, min_rows: int, resample: str | None = None) -> Validated:
     """Check ``raw.panel`` and return it sorted by (ticker, date), deduplicated, short tickers skipped.
 
@@ -221,6 +234,7 @@ def validate(raw: RawInput, min_rows: int, resample: str | None = None) -> Valid
                 raise _intraday_error(p, multi, per_day)
             p = to_daily(p, multi, repairs, describe_row)
         p = replace(p, extra={n: v for n, v in p.extra.items() if n != "time_of_day"})
+    p, weekend = weekend_rows(p)
     counts = np.bincount(p.ticker, minlength=len(p.tickers))
     keep_t = counts >= int(min_rows)
     for j in np.flatnonzero(~keep_t):
@@ -233,10 +247,22 @@ def validate(raw: RawInput, min_rows: int, resample: str | None = None) -> Valid
             f"no ticker has enough rows: each needs at least min_rows={min_rows} trading days (look_back + "
             f"look_ahead + the split gaps), but the longest, {p.tickers[best]!r}, has {int(counts[best])}; "
             f"provide a longer history or lower look_back/look_ahead.")
+    constant = _constant_close(p) & keep_t
+    for j in np.flatnonzero(constant):
+        i = int(p.starts[j])
+        skipped.append({"ticker": p.tickers[j], "rows": int(counts[j]), "constant_price": float(p.close[i]),
+                        "reason": f"its close never moves ({p.close[i]:g} on all {int(counts[j])} rows, first at "
+                                  f"{describe_row(p, i).split(' (')[0]}): no return to learn or predict"})
+    keep_t &= ~constant
+    if not keep_t.any():
+        raise InputError(
+            f"every ticker long enough for a window has a constant close (e.g. {p.tickers[int(np.argmax(constant))]!r} "
+            f"at {p.close[int(p.starts[int(np.argmax(constant))])]:g} on every row), so there is no return "
+            f"to learn; provide prices that move.")
     out = p
     if not keep_t.all():
         out = p.take(keep_t[p.ticker])
         remap = (np.cumsum(keep_t) - 1).astype(np.int32)  # old code -> new code: no ticker is left empty
         out = replace(out, tickers=[name for name, kt in zip(p.tickers, keep_t) if kt], ticker=remap[out.ticker])
     no_vol = [name for name, nv, kt in zip(p.tickers, no_volume, keep_t) if nv and kt]
-    return Validated(panel=out, repairs=repairs, skipped=skipped, no_volume=no_vol)
+    return Validated(panel=out, repairs=repairs, skipped=skipped, no_volume=no_vol, weekend_rows=weekend)

@@ -126,7 +126,8 @@ def _loss_fn(cfg: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.T
 
 def fit(dataset: PreparedDataset, cfg: TrainConfig,
         on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
-        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None) -> FitResult:
+        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None,
+        keep_last: bool = False) -> FitResult:
     """Train ``cfg.epochs`` epochs (numbered 1..epochs) on ``cfg.train_splits``, evaluating on ``cfg.eval_split``.
 
     ``on_epoch(epoch, metrics)`` returning False stops training after that epoch; so does early
@@ -134,6 +135,9 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
     written atomically to ``checkpoint_path`` after every epoch and records an early stop, so
     ``resume_from`` a finished or stopped run trains nothing more; otherwise it continues after the
     checkpoint's epoch with the checkpoint's architecture. Raises NonFiniteLoss on NaN/inf.
+    ``keep_last``: the model, best_metrics and evaluation are the last epoch's, not the best one's (a
+    run whose epoch count was fixed in advance: choosing its epoch on its own validation would flatter
+    what it reports).
     """
     # ---- resume: the checkpoint decides the architecture --------------------------------------
     ckpt = load_checkpoint(resume_from) if resume_from is not None else None
@@ -252,7 +256,8 @@ def fit(dataset: PreparedDataset, cfg: TrainConfig,
         metrics["rss_mb"] = proc.memory_info().rss / 2**20
         metrics["gpu_peak_mb"] = (torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else 0.0
         history.append(metrics)
-        if ev is None or best_state is None or better(metrics[monitor], history[best_epoch - 1][monitor], monitor):
+        if (ev is None or keep_last or best_state is None
+                or better(metrics[monitor], history[best_epoch - 1][monitor], monitor)):
             best_epoch = epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             best_pred = pred_ev

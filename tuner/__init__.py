@@ -11,7 +11,7 @@ from typing import Any
 # public name -> module under tuner/
 _EXPORTS = {
     "StudyConfig": "study_config", "load_study_config": "study_config",
-    "DEFAULT_SPACE": "space", "parse_search": "space", "suggest": "space",
+    "DEFAULT_SPACE": "space", "parse_search": "space", "suggest": "space", "default_params": "space",
     "open_storage": "storage", "load_or_create_study": "study", "load_existing_study": "study",
     "artifact_store": "storage", "mask_url": "urls",
     "make_sampler": "strategy", "make_pruner": "strategy",

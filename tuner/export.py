@@ -24,13 +24,13 @@ from model.config import TrainConfig
 from model.metric_names import VALIDATION_METRICS
 from model.run_file import write_toml_atomic
 
-from .confirm import confirmed_ranking
+from .confirm import ConfirmedRow, confirmed_ranking
 from .defaults_arm import DEFAULTS_ATTR, defaults_number
 from .retry import with_retries
 from .space import Fixed
 from .study import load_existing_study
 from .study_config import StudyConfig
-from .trials import ranked
+from .trials import count_words, ranked, state_counts
 from .verdict import Verdict, format_verdict, study_verdict
 
 __all__ = ["export_best", "export_targets", "run_document", "Export"]
@@ -47,7 +47,7 @@ class Export:
 
 
 def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 1,
-                 confirmation: dict[str, Any] | None = None, verdict: Verdict | None = None) -> dict[str, Any]:
+                 confirmation: ConfirmedRow | None = None, verdict: Verdict | None = None) -> dict[str, Any]:
     fixed = {k: v.value for k, v in cfg.search.items() if isinstance(v, Fixed)}
     train = {**cfg.train, **fixed, **trial.params, "device": "auto"}
     train = TrainConfig.from_mapping(train, f"trial {trial.number} of {cfg.name}").to_mapping()
@@ -64,8 +64,8 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if confirmation:
-        result.update(ranked_by="confirmation", confirmed_mean=confirmation["mean"], confirmed_se=confirmation["se"],
-                      confirmed_runs=confirmation["values"])
+        result.update(ranked_by="confirmation", confirmed_mean=confirmation.mean, confirmed_se=confirmation.se,
+                      confirmed_runs=list(confirmation.values))
     if verdict is not None and rank == 1:
         a = verdict.baselines
         result.update(verdict_of_trial=verdict.winner, verdict_baselines=a.line, verdict_defaults=verdict.defaults.line,
@@ -121,14 +121,15 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
     if not top:
         raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
                          f"check `stocktune status {cfg.path}`.")
-    confirmed = {r["trial"]: r for r in confirmed_ranking(study) or []}
+    confirmed = {r.trial: r for r in confirmed_ranking(study) or []}
     order = {n: i for i, n in enumerate(confirmed)}  # confirmed first, in their confirmed order
     if not defaults:
         top.sort(key=lambda t: (0, order[t.number]) if t.number in order else (1, 0))
     verdict = study_verdict(cfg, study)
     what = (f"the defaults arm (trial {top[0].number}), not the search's winner" if defaults else "ranked by "
             + ("the confirmation runs (fresh seeds)" if confirmed else "the trials' validation values"))
-    header = "\n".join([f"stocktune export of study {cfg.name!r}: {what}", *format_verdict(verdict).splitlines()])
+    header = "\n".join([f"stocktune export of study {cfg.name!r}: {what}", f"trials: {count_words(state_counts(trials))}",
+                        *format_verdict(verdict).splitlines()])
     docs = [run_document(cfg, t, i + 1, confirmed.get(t.number), verdict)  # validate all before writing
             for i, t in enumerate(top[:top_k])]
     written = []

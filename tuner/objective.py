@@ -28,6 +28,7 @@ from common.files import json_safe, write_atomic
 from data_prep.folds import FoldPlan
 from model.metric_names import VALIDATION_METRICS
 
+from .defaults_arm import DEFAULTS_ATTR
 from .optuna_adapter import set_user_attrs, storage_of, trial_id_of
 from .retry import with_retries
 from .signals import StopFlag
@@ -35,11 +36,12 @@ from .space import suggest
 from .study_config import StudyConfig
 
 __all__ = ["Objective", "TrialInterrupted", "TrialRun", "lineage_of", "checkpoint_path", "series_path",
-           "CONFIRM_SEED_ATTR"]
+           "CONFIRM_SEED_ATTR", "CONFIRM_EPOCHS_ATTR"]
 
 log = logging.getLogger("stocktune.worker")
 
 CONFIRM_SEED_ATTR = "confirm_seed"  # user attr of a confirmation run: the seed it trains with
+CONFIRM_EPOCHS_ATTR = "confirm_epochs"  # user attr of a confirmation run: the epochs it trains, fixed in advance
 
 
 class TrialInterrupted(Exception):
@@ -119,6 +121,14 @@ class Objective:
             runtime["threads"] = self.threads
         if CONFIRM_SEED_ATTR in frozen.user_attrs:
             runtime["seed"] = int(frozen.user_attrs[CONFIRM_SEED_ATTR])
+        fixed_epochs = frozen.user_attrs.get(CONFIRM_EPOCHS_ATTR)
+        fit_kwargs: dict[str, Any] = {}
+        if fixed_epochs is not None:
+            # a confirmation run: exactly the epochs the final refit trains, scored at the last of them
+            runtime.update(epochs=int(fixed_epochs), patience=0)
+            fit_kwargs["keep_last"] = True
+        # the defaults trial is the arm the winner is compared with: it always runs to the end
+        prunable = cfg.pruner.name != "none" and frozen.user_attrs.get(DEFAULTS_ATTR) is not True
         tcfg = cfg.train_config(params, **runtime)
 
         n = len(plan)
@@ -157,14 +167,14 @@ class Objective:
                 if self.stop:
                     state["interrupted"] = True
                     return False
-                if cfg.pruner.name != "none" and with_retries(trial.should_prune, "asking the pruner"):
+                if prunable and with_retries(trial.should_prune, "asking the pruner"):
                     state["pruned_at"] = (fold, epoch)
                     return False
                 return True
 
             resume = ckpt if fold.number in resumed else None
             fits.append(model.fit(plan.dataset(self.dataset, fold.number), tcfg, on_epoch=on_epoch,
-                                  checkpoint_path=ckpt, resume_from=resume))
+                                  checkpoint_path=ckpt, resume_from=resume, **fit_kwargs))
             if state["interrupted"] or state["pruned_at"] is not None:
                 break
         self.last = TrialRun(fits, ckpts[len(fits) - 1])
@@ -206,7 +216,8 @@ class Objective:
         return attrs
 
     def _save_series(self, number: int, fits: list[Any]) -> None:
-        """The folds' per-date validation errors at their best epochs, for the verdict (one small file)."""
+        """The folds' per-date validation errors at their best epochs (a confirmation run's: at its last,
+        fixed epoch), for the verdict (one small file)."""
         from model.selection import concat, date_series
 
         parts = [date_series(f.evaluation.pred, f.evaluation.target, f.evaluation.date, f.evaluation.train_mean)

@@ -23,7 +23,7 @@ from common.settings import coerce  # the same type rules as every other config 
 from model.config import TrainConfig
 
 __all__ = ["FloatRange", "IntRange", "Choice", "Fixed", "Dimension", "DEFAULT_SPACE", "parse_search",
-           "suggest"]
+           "suggest", "default_params"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class FloatRange:
     high: float
     log: bool = False
     step: float | None = None
+    default: float | None = None  # `default =`: the value of the defaults trial (None: [train] / TrainConfig's)
 
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
@@ -49,6 +50,7 @@ class IntRange:
     high: int
     log: bool = False
     step: int = 1
+    default: int | None = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
@@ -57,12 +59,13 @@ class IntRange:
         return [self.low, self.high]
 
     def to_mapping(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
 class Choice:
     choices: tuple[Any, ...]
+    default: Any = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.choices))
@@ -71,7 +74,7 @@ class Choice:
         return list(self.choices)
 
     def to_mapping(self) -> dict[str, Any]:
-        return {"choices": list(self.choices)}
+        return {"choices": list(self.choices), **({} if self.default is None else {"default": self.default})}
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,47 @@ def _base_type(tp: Any) -> Any:
 
 
 def _parse_one(name: str, spec: Any, tp: Any, where: str) -> Dimension:
+    """One [search] entry; its ``default =`` (if any) is checked against the range or choices."""
+    if isinstance(spec, Mapping) and "default" in spec:
+        dim = _parse_dim(name, {k: v for k, v in spec.items() if k != "default"}, tp, where)
+        ok, value = coerce(spec["default"], tp)
+        if isinstance(dim, FloatRange) and ok and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not ok or not _contains(dim, value):
+            raise InputError(f"{name}.default must lie in {_describe(dim)}, but got default={spec['default']!r} "
+                             f"({where}).")
+        return dataclasses.replace(dim, default=value)
+    return _parse_dim(name, spec, tp, where)
+
+
+def _contains(dim: Dimension, value: Any) -> bool:
+    """Whether ``value`` is one the dimension can sample (in range, on its step grid, or a choice)."""
+    if isinstance(dim, Choice):
+        return any(type(value) is type(c) and value == c for c in dim.choices)
+    if isinstance(dim, Fixed):
+        return value == dim.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dim, IntRange) and not isinstance(value, int):
+        return False
+    if not dim.low <= value <= dim.high:
+        return False
+    if dim.step is None:
+        return True
+    k = (value - dim.low) / dim.step
+    return abs(k - round(k)) < 1e-9
+
+
+def _describe(dim: Dimension) -> str:
+    if isinstance(dim, Choice):
+        return f"choices = {list(dim.choices)}"
+    if isinstance(dim, Fixed):
+        return f"the fixed value {dim.value!r}"
+    step = "" if dim.step in (None, 1) else f" on steps of {dim.step}"
+    return f"[low, high] = [{dim.low}, {dim.high}]{step}"
+
+
+def _parse_dim(name: str, spec: Any, tp: Any, where: str) -> Dimension:
     base = _base_type(tp)
     if not isinstance(spec, Mapping):
         ok, value = coerce(spec, tp)
@@ -147,8 +191,8 @@ def _parse_one(name: str, spec: Any, tp: Any, where: str) -> Dimension:
         return Choice(tuple(out))
     unknown = sorted(keys - _RANGE_KEYS)
     if unknown:
-        raise InputError(f"unknown key {unknown[0]!r} in {name} ({where}); a range has low, high, log, step; "
-                         "a categorical has choices.")
+        raise InputError(f"unknown key {unknown[0]!r} in {name} ({where}); a range has low, high, log, step "
+                         "(and an optional default); a categorical has choices (and an optional default).")
     if "low" not in spec or "high" not in spec:
         raise InputError(f"{name} needs both low and high, but got {spec!r} ({where}).")
     low, high, log = spec["low"], spec["high"], spec.get("log", False)
@@ -200,7 +244,37 @@ def parse_search(table: Mapping[str, Any] | None, train_fixed: Mapping[str, Any]
             raise InputError(f"{name} is a budget/runtime setting; fix it in [train] instead of searching it ({where}).")
         space[name] = _parse_one(name, spec, types_[name], where)
     _check_extremes(space, train_fixed, where)
+    default_params(space, train_fixed, where)  # the defaults trial must be a config the space can sample
     return space
+
+
+def default_params(space: Mapping[str, Dimension], train_fixed: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The params of the defaults trial: per searched name its ``default =``, else the [train] value, else
+    TrainConfig's default (what a user who does not tune would train). InputError naming the key and
+    the table when that value is not one the dimension can sample."""
+    field_defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.init}
+    out: dict[str, Any] = {}
+    for name, dim in space.items():
+        if isinstance(dim, Fixed):
+            continue
+        if dim.default is not None:
+            out[name] = dim.default
+            continue
+        source = "its [train] value" if name in train_fixed else "TrainConfig's default"
+        ok, value = coerce(train_fixed.get(name, field_defaults[name]), _field_types()[name])
+        if isinstance(dim, FloatRange) and ok and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not ok or not _contains(dim, value):
+            raise InputError(f"{name} has no default in [search], and {source} {value!r} is not in "
+                             f"{_describe(dim)} ({where}); the defaults trial (trial 0) runs it, so add "
+                             f"`default = ...` inside {name}'s table, e.g. {name} = {{ ..., default = "
+                             f"{_example(dim)!r} }}.")
+        out[name] = value
+    return out
+
+
+def _example(dim: Dimension) -> Any:
+    return dim.choices[0] if isinstance(dim, Choice) else dim.low
 
 
 def _check_extremes(space: Mapping[str, Dimension], train_fixed: Mapping[str, Any], where: str) -> None:

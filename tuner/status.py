@@ -14,12 +14,12 @@ from optuna.trial import TrialState
 
 from model.metric_names import VALIDATION_METRICS
 
-from .confirm import confirmed_ranking
+from .confirm import ConfirmedRow, confirmed_ranking
 from .optuna_adapter import last_heartbeats, storage_of, study_id_of, trial_id_of
 from .retry import with_retries
 from .study import load_existing_study
 from .study_config import StudyConfig
-from .trials import compute_spent, finished_for_budget, ranked, state_counts
+from .trials import compute_spent, count_words, finished_for_budget, interrupted_numbers, ranked, state_counts
 from .verdict import Verdict, format_verdict, study_verdict
 
 __all__ = ["study_status", "format_status", "Status", "TrialSummary", "RunningTrial", "FailedTrial"]
@@ -89,7 +89,7 @@ class Status:
     compute: dict[str, Any]  # tuner.trials.compute_spent
     running: list[RunningTrial]
     failed: list[FailedTrial]  # the last 10
-    confirmation: list[dict[str, Any]] | None  # tuner.confirm.confirmed_ranking
+    confirmation: list[ConfirmedRow] | None  # tuner.confirm.confirmed_ranking
     verdict: Verdict | None
 
     def to_json(self) -> dict[str, Any]:
@@ -97,7 +97,8 @@ class Status:
                 "n_trials": self.n_trials, "counts": dict(self.counts), "finished_for_budget": self.finished_for_budget,
                 "best": self.best.to_json() if self.best else None, "compute": self.compute,
                 "running": [r.to_json() for r in self.running], "failed": [f.to_json() for f in self.failed],
-                "confirmation": self.confirmation, "verdict": self.verdict.to_json() if self.verdict else None}
+                "confirmation": [r.to_json() for r in self.confirmation] if self.confirmation else None,
+                "verdict": self.verdict.to_json() if self.verdict else None}
 
 
 def study_status(cfg: StudyConfig) -> Status:
@@ -115,8 +116,9 @@ def study_status(cfg: StudyConfig) -> Status:
         running.append(RunningTrial(TrialSummary.of(t), hb.isoformat(sep=" ", timespec="seconds") if hb else None,
                                     round((now - hb).total_seconds(), 1) if hb else None,
                                     bool(hb and (now - hb).total_seconds() > cfg.heartbeat.grace_period)))
+    interrupted = interrupted_numbers(trials)  # re-queued, not failed: listed in no "failed" line
     failed = [FailedTrial(t.number, t.user_attrs.get("fail_reason", "worker died (heartbeat stale)"))
-              for t in trials if t.state == TrialState.FAIL]
+              for t in trials if t.state == TrialState.FAIL and t.number not in interrupted]
     return Status(cfg.name, cfg.storage_masked, cfg.direction, cfg.metric, cfg.n_trials, counts,
                   finished_for_budget(counts), TrialSummary.of(top[0]) if top else None,
                   compute_spent(trials, cfg.direction), running, failed[-10:], confirmed_ranking(study),
@@ -127,7 +129,7 @@ def format_status(s: Status) -> str:
     c = s.counts
     lines = [f"study {s.study}  ({s.storage})",
              f"budget: {s.finished_for_budget}/{s.n_trials} finished (COMPLETE + PRUNED)",
-             "trials: " + "  ".join(f"{k}={c[k]}" for k in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))]
+             "trials: " + count_words(c)]
     b = s.best
     if b:
         lines.append(f"best: trial {b.number}  {s.metric}={b.value:.6g}  (best epoch {b.best_epoch}"
@@ -145,8 +147,9 @@ def format_status(s: Status) -> str:
     if s.confirmation:
         lines.append("confirmed ranking (fresh seeds, mean of the folds):")
         for r in s.confirmation[:5]:
-            se = f"{r['se']:.4g}" if r["se"] is not None else "-"
-            lines.append(f"  {r['rank']}. trial {r['trial']}: {r['mean']:.6g} (SE {se}, {r['n']} seeds)")
+            se = f"{r.se:.4g}" if r.se is not None else "-"
+            lines.append(f"  {r.rank}. trial {r.trial}{' (the defaults)' if r.defaults else ''}: {r.mean:.6g} "
+                         f"(SE {se}, {r.n} seeds)")
     lines.append(format_verdict(s.verdict))
     if s.running:
         lines.append("running:")

@@ -34,13 +34,14 @@ import optuna
 from optuna.artifacts import ArtifactMeta
 
 from data_prep.dataset import gap_days_of
+from data_prep.dataset_report import DatasetReport
 from data_prep.pipeline import PrepResult
 from model.metric_names import METRICS
 
 from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_id_of, trial_id_of, write_note
 from .retry import with_retries
 from .study_config import StudyConfig
-from .trials import compute_spent
+from .trials import compute_spent, count_words, state_counts
 from .verdict_stats import Verdict
 
 __all__ = ["on_study_ready", "on_trial_complete", "on_study_done", "study_note", "trial_note", "report_images", "upload_once",
@@ -140,7 +141,8 @@ def on_study_done(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, folds
     """Rewrite the study note with the verdict on the winner and the compute spent (after a worker's last
     trial, after confirm)."""
     def tell() -> None:
-        compute = compute_spent(study.get_trials(deepcopy=False), cfg.direction)
+        trials = study.get_trials(deepcopy=False)
+        compute = {**compute_spent(trials, cfg.direction), "counts": state_counts(trials)}
         body = study_note(cfg, prep, study_name=study.study_name, folds=folds, verdict=verdict, compute=compute)
         _save_note(storage_of(study), study_id_of(study), None, body)
 
@@ -175,21 +177,21 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
     if compute and compute.get("best_trial") is not None:
         lines += [f"Compute so far: {compute['epochs']:,} epochs in {compute['finished_trials']} finished trials; "
                   f"the best was found by trial {compute['best_trial']} after {compute['best_found_after_trials']} "
-                  f"trials and {compute['best_found_at_epochs']:,} epochs.", ""]
+                  f"trials and {compute['best_found_at_epochs']:,} epochs."
+                  + (f" Trials: {count_words(compute['counts'])}." if compute.get("counts") else ""), ""]
     lines += ["## Data", "",
               f"- **source**: `{cfg.data.source}`",
               f"- **tickers** ({len(tickers)}): {_short_list(tickers)}",
               f"- **look_back / look_ahead**: {p.look_back} / {p.look_ahead} trading days",
               f"- **purge gap**: {gap_days_of(meta)} trading days between splits (embargo {p.embargo})",
               f"- **dataset**: `{_dataset_key(prep)}`", ""]
-    splits = report.get("splits") or {}
-    if splits:
+    if report.splits:
         lines += ["| split | first window end | last window end | windows | tickers |", "|---|---|---|---:|---:|"]
         for name in ("train", "val", "test"):
-            sp = splits.get(name)
-            if isinstance(sp, Mapping):
-                lines.append(f"| {name} | {sp.get('start', '?')} | {sp.get('end', '?')} | "
-                             f"{_fmt_int(sp.get('n_windows', '?'))} | {_fmt_int(sp.get('n_tickers', '?'))} |")
+            sp = report.splits.get(name)
+            if sp is not None:
+                lines.append(f"| {name} | {sp.start or '?'} | {sp.end or '?'} | {_fmt_int(sp.n_windows)} | "
+                             f"{_fmt_int(sp.n_tickers)} |")
         lines.append("")
 
     if folds:
@@ -201,7 +203,7 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
         lines += [f"| {f['fold']} | {f['train'][0]} .. {f['train'][1]} | {f['val'][0]} .. {f['val'][1]} | "
                   f"{f['n_train']:,} | {f['n_val']:,} |" for f in folds]
         lines.append("")
-    method = meta.get("target_method") or report.get("target_method") or p.target
+    method = meta.get("target_method") or report.target_method or p.target
     lines += ["## Target", "", f"- **method**: `{method}` (rise probability in [0, 1])"]
     ks = _ks_rows(report)
     if ks:
@@ -324,14 +326,13 @@ def _dataset_key(prep: PrepResult) -> str:
     return str(prep.meta.get("cache_key") or Path(prep.path).name)
 
 
-def _ks_rows(report: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(split, KS statistic of the target vs uniform, p-value) from report.json's ``splits``."""
+def _ks_rows(report: DatasetReport) -> list[tuple[str, Any, Any]]:
+    """(split, KS statistic of the target vs uniform, p-value) of each split the report has a KS statistic for."""
     rows: list[tuple[str, Any, Any]] = []
-    splits = report.get("splits") if isinstance(report.get("splits"), Mapping) else {}
     for name in ("train", "val", "test"):
-        sp = splits.get(name)
-        if isinstance(sp, Mapping) and sp.get("target_ks_stat") is not None:
-            rows.append((name, sp["target_ks_stat"], sp.get("target_ks_p")))
+        sp = report.splits.get(name)
+        if sp is not None and not math.isnan(sp.target_ks_stat):
+            rows.append((name, sp.target_ks_stat, sp.target_ks_p))
     return rows
 
 

@@ -2,6 +2,10 @@
 
 The budget counts COMPLETE + PRUNED trials of all workers (Optuna's ``MaxTrialsCallback`` rule):
 a FAIL is retried, a RUNNING or WAITING one is still on its way.
+
+Optuna stores a trial that was stopped (Ctrl-C, SIGTERM, a worker that vanished) and re-queued as
+FAIL, with a WAITING copy that resumes it. The user's words differ: such a trial is *interrupted*;
+*failed* means an error. ``state_counts`` owns that rule for every count the product shows.
 """
 from __future__ import annotations
 
@@ -10,18 +14,54 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED_FOR_BUDGET", "state_counts", "finished_for_budget", "completed", "ranked", "best_value",
+__all__ = ["FINISHED_FOR_BUDGET", "INTERRUPTED", "INTERRUPTED_REASON", "state_counts", "interrupted_numbers",
+           "count_words", "finished_for_budget", "completed", "ranked", "best_value",
            "compute_spent"]
 
 FINISHED_FOR_BUDGET = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+INTERRUPTED = "INTERRUPTED"  # the count of FAIL trials that were stopped and re-queued, next to Optuna's states
+INTERRUPTED_REASON = "interrupted"  # how a worker's fail_reason starts when it stopped the trial on request
+
+
+def interrupted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """The FAIL trials that were stopped, not broken: re-queued (a retry names them last in its
+    ``retry_history``) and with no error recorded (no fail_reason, as when the worker vanished, or one
+    starting with INTERRUPTED_REASON). A retry copies its original's user attrs, so only the FAIL
+    trial's own state matters, not the reason it inherited."""
+    trials = list(trials)
+    requeued = {int(t.system_attrs["retry_history"][-1]) for t in trials if t.system_attrs.get("retry_history")}
+    return {t.number for t in trials if t.state == TrialState.FAIL and t.number in requeued
+            and str(t.user_attrs.get("fail_reason", INTERRUPTED_REASON)).startswith(INTERRUPTED_REASON)}
+
+
 def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
-    """Trials by state name: COMPLETE, PRUNED, RUNNING, WAITING, FAIL (every state present, 0 when none)."""
+    """Trials by state name: COMPLETE, PRUNED, RUNNING, WAITING, FAIL, INTERRUPTED (every key present, 0
+    when none). FAIL counts errors only; INTERRUPTED the FAIL trials that were stopped and re-queued
+    (see ``interrupted_numbers``), so FAIL + INTERRUPTED is Optuna's own FAIL count."""
+    trials = list(trials)
     counts = {s.name: 0 for s in TrialState}
     for t in trials:
         counts[t.state.name] += 1
+    counts[INTERRUPTED] = len(interrupted_numbers(trials))
+    counts["FAIL"] -= counts[INTERRUPTED]
     return counts
+
+
+# the user's word for each count, in the order they are shown
+_WORDS = (("COMPLETE", "complete"), ("PRUNED", "pruned"), ("RUNNING", "running"), ("WAITING", "waiting"),
+          (INTERRUPTED, "interrupted"), ("FAIL", "failed"))
+
+
+def count_words(counts: dict[str, int], keys: Iterable[str] | None = None, bar: bool = False) -> str:
+    """``3 complete, 1 pruned, 2 interrupted, 0 failed``: ``counts`` (from ``state_counts``) in the user's
+    words; ``keys`` picks and orders them (default: all but Optuna's rarely seen ones); ``bar``: the
+    progress bar's ``interrupted=2 failed=0``."""
+    names = dict(_WORDS)
+    if bar:
+        return " ".join(f"{names[k]}={counts.get(k, 0)}" for k in (keys or names))
+    return ", ".join(f"{counts.get(k, 0)} {names[k]}" for k in (keys or names))
 
 
 def finished_for_budget(counts: dict[str, int]) -> int:

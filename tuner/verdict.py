@@ -87,7 +87,7 @@ def study_verdict(cfg: StudyConfig, study: optuna.Study) -> Verdict | None:
     confirmed = confirmed_ranking(study)
     if not complete and not confirmed:
         return None
-    winner = int(confirmed[0]["trial"]) if confirmed else complete[0].number
+    winner = int(confirmed[0].trial) if confirmed else complete[0].number
     runs = _confirmation_series(cfg, study) if confirmed else {}
     win, source = (runs[winner], "confirmation runs") if winner in runs else (series.get(winner), "its trial")
     if win is None:

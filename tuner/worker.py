@@ -34,7 +34,7 @@ from .storage import artifact_store, retry_callback
 from .strategy import make_pruner, make_sampler
 from .study import load_or_create_study
 from .study_config import StudyConfig, describe
-from .trials import finished_for_budget, state_counts
+from .trials import INTERRUPTED_REASON, finished_for_budget, state_counts
 
 __all__ = ["run_worker", "run_confirmation", "WorkerSummary"]
 
@@ -44,7 +44,8 @@ log = logging.getLogger("stocktune.worker")
 class WorkerSummary:
     complete: int = 0
     pruned: int = 0
-    failed: int = 0
+    failed: int = 0  # with an error
+    requeued: int = 0  # interrupted by the stop and re-queued: they resume from their checkpoints
     interrupted: bool = False
     gave_up: bool = False  # stopped after [worker] max_failures_in_a_row failures in a row
 
@@ -82,7 +83,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, state: TrialState,
     return with_retries(tell, "telling the trial's result")
 
 
-def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, store: Any) -> TrialState:
+def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, store: Any) -> tuple[TrialState, bool]:
+    """Ask, train, tell one trial: its stored state, and whether it was interrupted and re-queued."""
     storage = storage_of(study)
     trial = with_retries(study.ask, "asking for a trial")
     t0 = time.monotonic()
@@ -95,7 +97,7 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
             state = TrialState.PRUNED
             log.info("trial %d %s", trial.number, e)
         except (TrialInterrupted, KeyboardInterrupt) as e:
-            reason = f"interrupted: {e or 'KeyboardInterrupt'}; re-queued to resume from its checkpoint"
+            reason = f"{INTERRUPTED_REASON}: {e or 'KeyboardInterrupt'}; re-queued to resume from its checkpoint"
             objective.stop.set(str(e) or "KeyboardInterrupt")
         except Exception as e:  # noqa: BLE001 - a failing trial is recorded, the worker goes on
             reason = f"{type(e).__name__}: {e}"
@@ -108,22 +110,25 @@ def _run_trial(study: optuna.Study, cfg: StudyConfig, objective: Objective, stor
                 log.warning("could not record fail_reason of trial %d", trial.number)
         told = _tell(study, trial, state, value)
     frozen = told or with_retries(lambda: storage.get_trial(trial_id_of(trial)), "reading the finished trial")
+    requeued = False
     if state == TrialState.FAIL and objective.stop:
         # re-queue with the same params; the retry carries retry_history and resumes the checkpoint
         if frozen.state == TrialState.FAIL:
             with_retries(lambda: retry_callback()(study, frozen), "re-queueing the interrupted trial")
+            requeued = reason.startswith(INTERRUPTED_REASON)  # an error meanwhile stays a failure
             log.warning("trial %d interrupted and re-queued (lineage %d, checkpoint %s)", trial.number,
                         lineage_of(frozen), checkpoint_path(cfg, lineage_of(frozen)))
     epochs = frozen.user_attrs.get("epochs_run", "?")
     score = f"{cfg.metric}={value:.5g}" if value is not None else (reason.split(";")[0] if reason else "")
     # one line per trial on stderr: a worker's progress even without -v
-    print(f"[{cfg.name}] trial {trial.number} {frozen.state.name} {score} ({epochs} epochs, "
+    shown = "INTERRUPTED" if requeued else frozen.state.name  # the user's word (see trials.py)
+    print(f"[{cfg.name}] trial {trial.number} {shown} {score} ({epochs} epochs, "
           f"{time.monotonic() - t0:.1f}s)", file=sys.stderr, flush=True)
     if state == TrialState.COMPLETE:
         log.info("trial %d finished: %s=%.6g params=%s", trial.number, cfg.metric, value, trial.params)
         run = objective.last
         story.on_trial_complete(study, frozen, run.fits if run else [], store, run.checkpoint if run else None)
-    return frozen.state
+    return frozen.state, requeued
 
 
 def worker_index_from_env() -> int:
@@ -141,18 +146,21 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
 
     ``worker_index`` offsets the sampler seed (None: from the environment, see worker_index_from_env).
     ``queued_only``: run only enqueued (WAITING) trials, never sample a new one (confirmation runs).
-    Returns normally on budget, timeout or a stop request (exit code 0 for the CLI).
+    Returns normally on budget, timeout or a stop request (``stop`` is then set: the CLI exits 128 + the
+    signal's number); a stop during data preparation raises ``signals.Stopped``.
     """
     stop = stop if stop is not None else StopFlag().install()
     summary = WorkerSummary()
     log.info("study resolved: %s", describe(cfg))
     from data_prep import prepare  # the dataset is built once (cache + lock) and memory-mapped
 
-    prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root(), progress=progress)
-    dataset = prep.dataset()
-    folds = plan_folds(dataset, cfg.validation, f"{cfg.path}, [validation]")
+    with stop.immediately():  # nothing to save yet: a signal during data preparation stops at once
+        prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root(), progress=progress)
+        dataset = prep.dataset()
+        folds = plan_folds(dataset, cfg.validation, f"{cfg.path}, [validation]")
     index = worker_index_from_env() if worker_index is None else worker_index
-    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index), pruner=make_pruner(cfg, len(folds)))
+    study = load_or_create_study(cfg, sampler=make_sampler(cfg, index), pruner=make_pruner(cfg, len(folds)),
+                                 defaults_arm=not queued_only)
     def name_the_objective() -> None:
         # the dashboard then labels the objective axis "val_mae" instead of "Objective 0"
         with warnings.catch_warnings():
@@ -187,10 +195,11 @@ def run_worker(cfg: StudyConfig, threads: int | None = None, progress: bool = Fa
                 with_retries(lambda: _fail_orphans(study, cfg.heartbeat.grace_period), "checking orphans")
                 stop.wait(min(2.0, cfg.heartbeat.interval))
                 continue
-            state = _run_trial(study, cfg, objective, store)
+            state, requeued = _run_trial(study, cfg, objective, store)
             summary.complete += state == TrialState.COMPLETE
             summary.pruned += state == TrialState.PRUNED
-            summary.failed += state == TrialState.FAIL
+            summary.failed += state == TrialState.FAIL and not requeued
+            summary.requeued += requeued
             failures_in_a_row = failures_in_a_row + 1 if state == TrialState.FAIL and not stop else 0
             if failures_in_a_row >= cfg.worker.max_failures_in_a_row:
                 log.error("%d trials failed in a row on this worker; stopping (see their fail_reason in "
@@ -224,7 +233,7 @@ def run_confirmation(cfg: StudyConfig, top_k: int, seeds: int, threads: int | No
     ccfg = enqueue_confirmation(cfg, top_k, seeds)
     summary = run_worker(ccfg, threads=threads, stop=stop, worker_index=0, queued_only=True)
     if not summary.interrupted and summarize_confirmation(cfg):
-        main = load_or_create_study(cfg, with_heartbeat=False)
+        main = load_or_create_study(cfg, with_heartbeat=False, defaults_arm=False)
         prep = prepare(cfg.data.source, cfg.data.prep, env.cache_root())
         folds = plan_folds(prep.dataset(), cfg.validation, f"{cfg.path}, [validation]")
         story.on_study_done(main, cfg, prep, folds.describe(), _verdict(cfg, main))

@@ -63,7 +63,7 @@ def test_fit_threads_sets_the_threads_and_a_bad_value_exits_2(tmp_path, cache):
     assert "(device cpu, threads 2)" in r.stdout, r.stdout  # the flag wins over [train] threads = 1
     assert json.loads((tmp_path / "m" / "config.json").read_text())["threads"] == 2
     r = stocktune("fit", "--config", str(run_file(tmp_path)), "--threads", "0", cache=cache, timeout=120)
-    assert r.returncode == 2 and "--threads must be >= 1" in r.stderr, r.stderr
+    assert r.returncode == 2 and "argument --threads: must be a whole number >= 1" in r.stderr, r.stderr
 
 
 def test_fit_default_threads_come_from_the_file_then_omp_then_the_free_cores(tmp_path, cache):
@@ -93,7 +93,7 @@ def test_evaluate_and_predict_take_threads(tmp_path, model_dir, cache):
     for command in (["evaluate", str(model_dir), "--out", str(tmp_path / "bad")],
                     ["predict", str(model_dir), "--data", "sample"]):
         r = stocktune(*command, "--threads", "0", cache=cache, timeout=120)
-        assert r.returncode == 2 and "--threads must be >= 1" in r.stderr, r.stderr
+        assert r.returncode == 2 and "argument --threads: must be a whole number >= 1" in r.stderr, r.stderr
     assert not (tmp_path / "bad").exists()
 
 

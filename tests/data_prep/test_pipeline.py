@@ -54,7 +54,7 @@ def test_dataset_contract(built):
 def test_report(built):
     _, res = built
     rep = json.loads((res.path / "report.json").read_text())
-    assert rep == json.loads(json.dumps(res.report))
+    assert rep == json.loads(json.dumps(res.report.to_json())) and rep["report_version"] == 2
     for key in ("n_rows", "n_tickers", "features", "purge_gap_days", "adjustments", "cache_key", "target_method",
                 "source"):
         assert key in rep, key
@@ -70,13 +70,13 @@ def test_report(built):
 
 def test_train_target_is_uniform_on_the_synthetic_market(built):
     _, res = built
-    assert res.report["splits"]["train"]["target_ks_stat"] <= 0.02
+    assert res.report.splits["train"].target_ks_stat <= 0.02
 
 
 def test_ecdf_target_uniform_too(tmp_path):
     res = prepare(SOURCE, replace(CFG, target="ecdf"), tmp_path)
-    assert res.report["target_method"] == "ecdf"
-    assert res.report["splits"]["train"]["target_ks_stat"] <= 0.02
+    assert res.report.target_method == "ecdf"
+    assert res.report.splits["train"].target_ks_stat <= 0.02
 
 
 def test_cache_hit_same_path_without_recomputation(built, monkeypatch):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from data_prep.dataset_report import DatasetReport
 from data_prep.report import PLOTS, per_ticker_volatility, write_report
 from data_prep.stats import kolmogorov_sf, ks_uniform
 
@@ -44,7 +45,7 @@ def test_write_report(tmp_path):
               "splits": {s: split for s in ("train", "val", "test")},
               "adjustments": [{"ticker": "A", "ratio": 2}], "repairs": [], "skipped": []}
     targets = {s: rng.uniform(size=100) for s in ("train", "val", "test")}
-    write_report(tmp_path, report, targets, {s: rng.uniform(size=3) for s in targets})
+    write_report(tmp_path, DatasetReport.from_json(report), targets, {s: rng.uniform(size=3) for s in targets})
     assert json.loads((tmp_path / "report.json").read_text())["splits"]["val"]["target_ks_p"] == 0.9
     md = (tmp_path / "report.md").read_text()
     assert "| val |" in md and "reserved for the final evaluation" in md and '"ratio": 2' in md

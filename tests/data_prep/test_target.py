@@ -110,8 +110,8 @@ def test_ecdf_stays_uniform_with_tick_size_ties(tmp_path, look_ahead):
     (tmp_path / "ds").mkdir()
     report = build_dataset(panel, cfg, tmp_path / "ds", {"source": "test"})
     train = np.load(tmp_path / "ds" / "train_ret.npy")
-    assert report["target_method"] == "ecdf" and np.mean(train == 0) > 0.15  # many ties
-    assert report["splits"]["train"]["target_ks_stat"] <= 0.02
+    assert report.target_method == "ecdf" and np.mean(train == 0) > 0.15  # many ties
+    assert report.splits["train"].target_ks_stat <= 0.02
     # the same (date, ticker) gets the same draw on every build
     (tmp_path / "again").mkdir()
     build_dataset(panel, cfg, tmp_path / "again", {"source": "test"})

@@ -67,6 +67,16 @@ def test_on_epoch_false_stops_and_the_callback_sees_every_epoch(dataset):
     assert [e for e, _ in seen] == [1, 2, 3] and len(res.history) == 3
 
 
+def test_keep_last_reports_the_last_epoch_not_the_best(dataset):
+    """A confirmation run trains a fixed epoch count: its model, metrics and predictions are the last epoch's."""
+    res = fit(dataset, tiny_cfg(epochs=4, learning_rate=0.05), keep_last=True)
+    assert res.best_epoch == 4 and res.best_metrics == res.history[-1]
+    ev = res.evaluation
+    assert float(np.mean(np.abs(ev.pred - ev.target))) == pytest.approx(res.history[-1]["val_mae"], rel=1e-4)
+    chosen = fit(dataset, tiny_cfg(epochs=4, learning_rate=0.05))
+    assert chosen.best_metrics["val_mae"] == min(h["val_mae"] for h in chosen.history)
+
+
 def test_nan_in_the_features_raises_nonfinite_loss_with_epoch_and_step(dataset):
     feats = np.array(dataset.features)
     feats[:] = np.nan

@@ -27,7 +27,7 @@ TINY_SEARCH = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
 # architecture search of the dashboard and PostgreSQL tests (the dashboard checks these four params are shown)
 ARCH_TRAIN = {"val_samples": 256, "eval_batch_size": 256, "batch_size": 64, "cell": "gru"}
 ARCH_SEARCH = {"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}, "num_layers": {"low": 1, "high": 2},
-               "hidden_dim": {"choices": [8, 16]}, "warmup_ratio": {"low": 0.0, "high": 0.2}}
+               "hidden_dim": {"choices": [8, 16], "default": 8}, "warmup_ratio": {"low": 0.0, "high": 0.2}}
 
 
 def write_study(tmp: Path, name: str = "t", n_trials: int = 4, storage: str | None = None,
@@ -154,7 +154,7 @@ class ScriptedFit:
         self.calls = []
         self.fail_if, self.stop_at, self.stop_flag, self.fold_shift = fail_if, stop_at, stop_flag, fold_shift
 
-    def __call__(self, dataset, cfg, on_epoch=None, checkpoint_path=None, resume_from=None):
+    def __call__(self, dataset, cfg, on_epoch=None, checkpoint_path=None, resume_from=None, keep_last=False):
         import torch
 
         import model
@@ -164,7 +164,8 @@ class ScriptedFit:
         if resume_from is not None:
             history = list(torch.load(resume_from, weights_only=True)["history"])
         start = len(history) + 1
-        self.calls.append({"cfg": cfg, "resume_from": resume_from, "start": start, "epochs": [], "fold": fold})
+        self.calls.append({"cfg": cfg, "resume_from": resume_from, "start": start, "epochs": [], "fold": fold,
+                           "keep_last": keep_last})
         if self.fail_if and self.fail_if(cfg):
             raise model.NonFiniteLoss(1, 3, float("nan"))
         val = dataset.split("val").end_idx
@@ -182,7 +183,7 @@ class ScriptedFit:
                 self.stop_at = None
             if on_epoch(epoch, dict(m)) is False:
                 break
-        best = min(history, key=lambda h: h["val_mae"])
+        best = history[-1] if keep_last else min(history, key=lambda h: h["val_mae"])
         return SimpleNamespace(history=history, best_epoch=best["epoch"], best_metrics=best, model=None,
                                device="cpu", stopped_early=False, evaluation=None)
 

@@ -1,7 +1,7 @@
 """Real studies on the sample data with tiny budgets, workers as subprocesses (always killed in finally):
 two local workers on SQLite through `stocktune tune` (then export -> `stocktune fit`), two workers on a
 real PostgreSQL server with a password that must never be printed, a worker killed with SIGKILL whose
-trial is retried and resumed from its checkpoint, and SIGTERM leaving no RUNNING trial."""
+trial is retried and resumed from its checkpoint, and SIGTERM leaving no RUNNING trial (exit 143)."""
 from __future__ import annotations
 
 import signal
@@ -141,14 +141,14 @@ def test_sigkilled_worker_trial_is_retried_and_resumes_mid_fold_from_its_checkpo
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
-def test_sigterm_stops_within_an_epoch_leaves_nothing_running_and_exits_0(tmp_path, tuner_cache):
+def test_sigterm_stops_within_an_epoch_leaves_nothing_running_and_exits_143(tmp_path, tuner_cache):
     path = _slow_trials(tmp_path, "term", n_trials=3)
     w = None
     try:
         w = start("worker", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=tmp_path / "w.log")
         wait_for(lambda: _reported_epochs(path, 0) >= 1, 240, "trial 0 to report an epoch")
         w.send_signal(signal.SIGTERM)
-        assert w.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-3000:]
+        assert w.wait(timeout=60) == 143, (tmp_path / "w.log").read_text()[-3000:]
     finally:
         reap(*(p for p in (w,) if p is not None))
     trials = load(path).get_trials()

@@ -82,7 +82,7 @@ def test_status_and_export_cli(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
     make_study(cfg, [0.30, 0.25])
     r = stocktune("status", str(path), cwd=tmp_path, timeout=120)
-    assert r.returncode == 0 and "best: trial 1" in r.stdout and "COMPLETE=2" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "best: trial 1" in r.stdout and "trials: 2 complete" in r.stdout, r.stdout + r.stderr
     r = stocktune("export", str(path), "--out", str(tmp_path / "b.toml"), "--top-k", "0", cwd=tmp_path, timeout=120)
     assert r.returncode == 2 and "--top-k" in r.stderr
     r = stocktune("export", str(path), cwd=tmp_path, timeout=120)

@@ -72,12 +72,12 @@ def test_prep_report_puts_the_test_period_after_val_plus_the_purge_gap(workdir, 
 
     res = prepare("sample", PrepConfig(look_back=20, look_ahead=5), Path(cache_env["STOCKTUNE_CACHE"]))
     rep = res.report
-    val_end = np.datetime64(rep["splits"]["val"]["end"])
-    test_start = np.datetime64(rep["splits"]["test"]["start"])
+    val_end = np.datetime64(rep.splits["val"].end)
+    test_start = np.datetime64(rep.splits["test"].start)
     trading = np.unique(np.asarray(res.dataset().date, "datetime64[D]"))
     between = int(((trading > val_end) & (trading < test_start)).sum())
     assert val_end < test_start
-    assert between >= rep["purge_gap_days"] >= 5
+    assert between >= rep.purge_gap_days >= 5
 
 
 # ---------------------------------------------------------------- evaluate
@@ -188,7 +188,7 @@ def test_tuning_trials_only_read_train_and_val_periods(tuner_cache, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     res = prepare("sample", PrepConfig(look_back=20, look_ahead=5), tuner_cache)  # the study's [data]: a cache hit
     assert res.cached
-    test_start = np.datetime64(res.report["splits"]["test"]["start"])
+    test_start = np.datetime64(res.report.splits["test"].start)
     trading = np.unique(np.asarray(res.dataset().date, "datetime64[D]"))
     st = optuna.load_study(study_name="final-wf", storage=f"sqlite:///{tmp_path}/study.db")
     done = [t for t in st.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -198,4 +198,4 @@ def test_tuning_trials_only_read_train_and_val_periods(tuner_cache, tmp_path):
         assert set(used) == {"train", "val"}, used  # never "test"
         last_read = max(np.datetime64(end) for _, end in used.values())
         gap = int(((trading > last_read) & (trading < test_start)).sum())
-        assert last_read < test_start and gap >= res.report["purge_gap_days"], (used, str(test_start))
+        assert last_read < test_start and gap >= res.report.purge_gap_days, (used, str(test_start))

@@ -68,10 +68,11 @@ def test_defaults(tmp_path):
 
 
 def test_search_overrides_fixes_and_train_pins(tmp_path):
-    doc = merged(search={"hidden_dim": {"choices": [16, 32]}, "conv_channels": 0, "num_layers": {"low": 1, "high": 2}},
+    doc = merged(search={"hidden_dim": {"choices": [16, 32], "default": 32}, "conv_channels": 0,
+                         "num_layers": {"low": 1, "high": 2}},
                  train={"epochs": 2, "cell": "lstm"})
     cfg = load_study_config(write(tmp_path, doc))
-    assert cfg.search["hidden_dim"] == Choice((16, 32))
+    assert cfg.search["hidden_dim"] == Choice((16, 32), default=32)
     assert cfg.search["conv_channels"] == Fixed(0)
     assert "cell" not in cfg.search  # fixed by [train], so not searched by default
     assert cfg.train_config({"hidden_dim": 16}).cell == "lstm"
@@ -119,6 +120,15 @@ BAD = [
     ({"worker__n_workers": 0}, ["n_workers", "[worker]"]),
     ({"data__look_ahead": 0}, ["look_ahead", "[data]"]),
     ({"data": {"look_back": 10}}, ["source"]),
+    # the defaults trial's value of a searched key must be one the search can sample
+    ({"search__learning_rate": {"low": 1e-4, "high": 1e-2, "log": True, "default": 0.5}},
+     ["learning_rate.default", "[1e-4, 0.01]".replace("1e-4", "0.0001"), "[search]"]),
+    ({"search__hidden_dim": {"choices": [16, 32]}}, ["hidden_dim", "TrainConfig's default 64", "default =", "[search]"]),
+    ({"search__hidden_dim": {"choices": [16, 32], "default": 24}}, ["hidden_dim.default", "[16, 32]", "[search]"]),
+    ({"search__num_layers": {"low": 1, "high": 4, "default": 2.5}}, ["num_layers.default", "[search]"]),
+    ({"search__dropout": {"low": 0.0, "high": 0.4, "step": 0.1, "default": 0.15}}, ["dropout.default", "steps of 0.1"]),
+    ({"search__cell": {"choices": ["gru", "lstm"], "default": "rnn"}}, ["cell.default", "[search]"]),
+    ({"train__hidden_dim": 128, "search__hidden_dim": {"choices": [16, 32]}}, ["hidden_dim", "[train] value 128"]),
 ]
 
 

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decimal", choices=(",", "."),
                         help="decimal mark of numbers written as text (overrides [data] decimal; default: read it from "
                              "each column, and stop if a column could be either)")
+    parser.add_argument("--date-format", metavar="FORMAT",
+                        help='strptime format of text dates, e.g. "%%d/%%m/%%y" (overrides [data] date_format; default: '
+                             "decided from each file's whole column, refusing two-digit years and ambiguous day/month)")
     parser.add_argument("--resample", choices=("daily",),
                         help="aggregate intraday bars to daily bars (overrides [data] resample)")
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from model.run_file import data_spec_of
 
     spec = data_spec_of(args.config, args.data)
-    flags = {k: v for k, v in (("decimal", args.decimal), ("resample", args.resample)) if v is not None}
+    flags = {k: v for k, v in (("decimal", args.decimal), ("resample", args.resample),
+                               ("date_format", args.date_format)) if v is not None}
     if flags:
         spec = replace(spec, prep=replace(spec.prep, **flags))  # CLI > file > default
     out = Path(args.out) if args.out else None

@@ -9,13 +9,14 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import InputError
 
 T = TypeVar("T")
 
-__all__ = ["from_mapping", "to_mapping", "check", "coerce"]
+__all__ = ["from_mapping", "to_mapping", "check", "coerce", "toml_text"]
 
 
 def coerce(value: Any, tp: Any) -> tuple[bool, Any]:
@@ -92,6 +93,21 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: str) ->
         return cls(**kwargs)
     except InputError as e:
         raise InputError(f"{str(e).rstrip('.')} ({where}).") from None
+
+
+def toml_text(path: Path) -> str:
+    """The text of TOML file ``path``, as an editor shows it: a UTF-8 byte-order mark (Windows Notepad
+    writes one) is dropped and UTF-16 is decoded, since tomllib rejects both with "Invalid statement
+    (at line 1, column 1)"; bytes that are not UTF-8 are an InputError naming the line."""
+    data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16").lstrip("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: the byte {data[e.start:e.start + 1].hex()} is not UTF-8 text; save the "
+                         f"file as UTF-8.") from None
 
 
 def to_mapping(obj: Any) -> dict[str, Any]:

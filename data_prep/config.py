@@ -35,6 +35,7 @@ class PrepConfig:
     events: str | None = None  # CSV of (ticker, date, ratio) corporate events
     decimal: str | None = None  # decimal mark of numbers written as text: "," or "."; None: read from each column
     resample: str | None = None  # "daily": aggregate intraday bars (several rows per ticker and date) to daily bars
+    date_format: str | None = None  # strptime format of text dates ("%d/%m/%y"); None: decided from each column
 
     def __post_init__(self) -> None:
         check(self.look_back >= 1, f"look_back must be a positive integer, but got look_back={self.look_back}.")
@@ -71,6 +72,10 @@ class PrepConfig:
         check(self.adjust in ("auto", "none"), f"adjust must be 'auto' or 'none', but got adjust={self.adjust!r}.")
         check(self.decimal in (None, ",", "."),
               f'decimal must be "," or ".", but got decimal={self.decimal!r}.')
+        check(self.date_format is None or all(k in self.date_format for k in ("%d", "%m"))
+              and ("%Y" in self.date_format or "%y" in self.date_format),
+              f'date_format must name the day, month and year (e.g. "%d/%m/%Y" or "%m/%d/%y"), but got '
+              f"date_format={self.date_format!r}.")
         check(self.resample in (None, "daily"),
               f'resample must be "daily" (or left out for daily input), but got resample={self.resample!r}.')
 

@@ -5,8 +5,8 @@ renamed field fails where it is defined, not at run time two packages away. ``to
 way to report.json and ``from_json`` the one way back; meta.json takes the fields it shares with
 the report from ``meta_fields`` instead of repeating them.
 
-report.json format: version 2 adds ``report_version`` and ``weekend_rows`` (and adjustments with
-``method = "unit_change"``) to version 1; every version-1 key is unchanged, and ``from_json``
+report.json format: version 2 adds ``report_version``, ``weekend_rows`` and ``input_notes`` (and
+adjustments with ``method = "unit_change"``) to version 1; every version-1 key is unchanged, and ``from_json``
 reads version-1 files (a missing key takes its default).
 """
 from __future__ import annotations
@@ -73,6 +73,7 @@ class DatasetReport:
     skipped: list[dict] = field(default_factory=list)
     no_volume: list[str] = field(default_factory=list)
     weekend_rows: list[dict] = field(default_factory=list)
+    input_notes: list[dict] = field(default_factory=list)  # day/month order decided, folder entries not read
     prep: Mapping[str, Any] = field(default_factory=dict)
     timings_s: Mapping[str, float] = field(default_factory=dict)
     cpu_s: Mapping[str, float] = field(default_factory=dict)
@@ -104,7 +105,7 @@ class DatasetReport:
             return value
 
         return replace(self, source=source, repairs=moved(self.repairs), skipped=moved(self.skipped),
-                       weekend_rows=moved(self.weekend_rows))
+                       weekend_rows=moved(self.weekend_rows), input_notes=moved(self.input_notes))
 
     def to_json(self) -> dict[str, Any]:
         """The report.json object (version ``report_version``)."""

@@ -56,10 +56,14 @@ def _pick_delimiter(header: str, rows: list[str]) -> str:
     return best
 
 
-def sniff(path: Path, name: str) -> Dialect:
-    """The dialect of CSV file ``path`` (``name`` is how messages call it); an empty file is an InputError."""
-    with open(path, "rb") as f:
-        head = f.read(_SAMPLE_BYTES)
+def sniff(path: Path | bytes, name: str) -> Dialect:
+    """The dialect of CSV file ``path`` (or its decoded bytes; ``name`` is how messages call it); an empty
+    file is an InputError."""
+    if isinstance(path, bytes):
+        head = path[:_SAMPLE_BYTES]
+    else:
+        with open(path, "rb") as f:
+            head = f.read(_SAMPLE_BYTES)
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     lines = text.splitlines()
     if len(head) == _SAMPLE_BYTES and len(lines) > 1:

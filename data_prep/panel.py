@@ -29,6 +29,7 @@ class Panel:
     files: list[str] = field(default_factory=list)
     header_lines: list[int] = field(default_factory=list)  # per file: a CSV's header line (0: not a CSV); [] = all 1
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. adj_close / adj_factor columns when given
+    line_maps: dict[int, np.ndarray] = field(default_factory=dict)  # per file: editor line of each data row (sources)
 
     def __len__(self) -> int:
         return int(self.ticker.shape[0])

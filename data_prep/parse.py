@@ -17,33 +17,39 @@ the previous day). A column mixing offset-aware and naive values is an error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.errors import InputError
 
-__all__ = ["Origin", "row_text", "parse_numbers", "parse_dates", "parse_tickers", "NULL_TOKENS", "DATE_FORMATS"]
+__all__ = ["Origin", "row_text", "parse_numbers", "parse_dates", "parse_tickers", "NULL_TOKENS"]
 
 # what pyarrow's and pandas' CSV readers both read as a missing value
 NULL_TOKENS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
-# tried in this order for each file's date column; the first that reads every value wins
-DATE_FORMATS = ("ISO8601", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%m/%d/%Y", "%d.%m.%Y")
 _OFFSET = r"^(.*\d:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"  # a time, then Z or +hh:mm
 _AMBIGUOUS = r"^[+-]?[1-9]\d{0,2},\d{3}$"  # 1,234: thousands grouping or a decimal comma
 _GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"  # 1,234,567.5
 _DECIMAL = r"^[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+),\d*$"  # 99,92 or 1.234,56
 _DOT_GROUPED = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$"  # 1.234 in a decimal-comma column: 1234
+_CURRENCY_SIGNS = "원円元"  # written after the number in Korea, Japan, China; not in Unicode's Sc category
+_CURRENCY = rf"\p{{Sc}}|[{_CURRENCY_SIGNS}]"
 _DECIMAL_HINT = ('set decimal = "," or decimal = "." in [data] (or pass --decimal , or --decimal .) '
                  "to say which")
 
 
-def row_text(name: str, header_line: int, row: int) -> str:
-    """'a.csv, line 17 (data row 16; the header is line 1)' for CSV (header_line > 0), else 'a.parquet, row 16'."""
+def row_text(name: str, header_line: int, row: int, lines: np.ndarray | None = None) -> str:
+    """'a.csv, line 17 (data row 16; the header is line 1)' for CSV (header_line > 0), else 'a.parquet, row 16'.
+
+    ``lines``: the file's editor line of each data row, when quoted fields span lines (``lines.editor_lines``).
+    """
+    if header_line > 0 and lines is not None:
+        return (f"{name}, line {int(lines[row - 1])} (data row {row}; the header is line {header_line}; quoted "
+                f"fields above span several lines)")
     if header_line > 0:
         return f"{name}, line {row + header_line} (data row {row}; the header is line {header_line})"
     return f"{name}, row {row}"
@@ -58,17 +64,21 @@ class Origin:
     header_lines: list[int]  # per file: the CSV header's line, 0 when not a CSV (messages say 'row')
     row: np.ndarray  # int64 [n]: the 1-based data row of each element
     columns: list[dict[str, str]]  # per file: canonical name -> the column's name in that file
+    lines: dict[int, np.ndarray] = field(default_factory=dict)  # per file: editor line of each data row, if not row + header
 
     def file_of(self, i: int) -> int:
         return int(np.searchsorted(self.starts, i, side="right")) - 1
 
     def where(self, i: int, canon: str) -> str:
         k = self.file_of(i)
-        return f"{row_text(self.names[k], self.header_lines[k], int(self.row[i]))}, field {self.columns[k][canon]!r}"
+        return f"{self._text(k, i)}, field {self.columns[k][canon]!r}"
 
     def line(self, i: int) -> str:
         k = self.file_of(i)
-        return row_text(self.names[k], self.header_lines[k], int(self.row[i])).split(" (")[0].split(", ", 1)[1]
+        return self._text(k, i).split(" (")[0].rsplit(", ", 1)[1]
+
+    def _text(self, k: int, i: int) -> str:
+        return row_text(self.names[k], self.header_lines[k], int(self.row[i]), self.lines.get(k))
 
     def segment_ids(self, idx: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.starts, idx, side="right") - 1
@@ -126,6 +136,7 @@ def parse_numbers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str
     text = _as_text(values)
     missing = pc.is_in(text, value_set=pa.array(NULL_TOKENS, text.type))
     text = pc.if_else(missing, pa.scalar(None, text.type), text)
+    _no_currency(text, origin, canon)
     errors: list[tuple[int, str]] = []  # (row, message); the first row in file order is reported
     comma = _np(pc.match_substring(text, ","), False)
     if comma.any() or decimal == ",":
@@ -193,6 +204,22 @@ def parse_numbers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str
     return _np(out)
 
 
+def _no_currency(text: pa.ChunkedArray, origin: Origin, canon: str) -> None:
+    """A currency sign ('₩1,498', '$12.50', '12,50 €', '1,498원') is refused, naming the sign.
+
+    Refused rather than stripped: without the sign '1,498' is still ambiguous (1498 or 1.498; the
+    won has no decimals, the euro has), and a price column in two currencies must not be summed up
+    silently. Before this check the message blamed the comma.
+    """
+    hit = _first(_np(pc.match_substring_regex(text, _CURRENCY), False))
+    if hit is not None:
+        value = _str(text, hit)
+        sign = next(ch for ch in value if ch in _CURRENCY_SIGNS or unicodedata.category(ch) == "Sc")
+        raise InputError(f"{origin.where(hit, canon)}: {value!r} holds the currency sign {sign!r}; prep reads plain "
+                         f"numbers: write the column without it (in Excel: format the cells as Number, not Currency "
+                         f"or Accounting, before saving).")
+
+
 def _str(a: pa.Array | pa.ChunkedArray, i: int) -> str:
     v = a[i].as_py()
     return "" if v is None else str(v)
@@ -236,48 +263,13 @@ def _split_offsets(text: pa.ChunkedArray, origin: Origin, canon: str) -> pa.Chun
     return pc.replace_substring_regex(text, _OFFSET, r"\1")
 
 
-def _arrow_dates(text: pa.ChunkedArray, fmt: str) -> pa.ChunkedArray | None:
-    """All of ``text`` read with one format as timestamp[s], or None if any value does not fit it."""
-    try:
-        if fmt == "ISO8601":
-            try:
-                return pc.cast(pc.cast(text, pa.date32()), pa.timestamp("s"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return pc.cast(pc.cast(text, pa.timestamp("ns")), pa.timestamp("s"), safe=False)
-        out = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        return out if out.null_count == text.null_count else None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
-def _pandas_dates(text: pd.Series, origin: Origin, offset: int, canon: str, raw: pa.ChunkedArray) -> np.ndarray:
-    """One file's dates the way pandas reads them: the format that reads most rows wins; else an error."""
-    parsed, best = None, -1
-    for fmt in DATE_FORMATS:
-        try:
-            attempt = pd.to_datetime(text, format=fmt, errors="coerce")
-        except (ValueError, TypeError):
-            continue
-        ok = int(attempt.notna().sum())
-        if ok > best:
-            parsed, best = attempt, ok
-        if ok == len(text):
-            break
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        i = offset + int(bad[0])
-        value = _str(raw, i)
-        what = "is empty" if value.strip() in NULL_TOKENS else f"{value!r} is not a date"
-        raise InputError(f"{origin.where(i, canon)}: {what}; write dates as YYYY-MM-DD (or YYYYMMDD), or delete "
-                         f"that row.")
-    return parsed.to_numpy().astype("datetime64[s]").astype(np.int64)
-
-
-def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str) -> tuple[np.ndarray, np.ndarray | None]:
+def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str, date_format: str | None = None,
+                notes: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(datetime64[D] [n], seconds since local midnight int32 [n] or None when every value is a whole day).
 
-    Strings use one format per file column (DATE_FORMATS); integers are YYYYMMDD (KRX style);
-    timestamps with a time zone keep their local date and time.
+    Strings: one format per file column, decided from the whole column (``dates.text_dates``), or
+    ``date_format`` when given; integers are YYYYMMDD (KRX style); timestamps with a time zone keep
+    their local date and time. ``notes`` receives the day-first/month-first decisions.
     """
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
@@ -298,25 +290,8 @@ def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str) 
                 return _np(whole.cast(pa.int32())).astype("datetime64[D]"), None
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-        text = _split_offsets(_as_text(raw), origin, canon)
-        ts = None
-        if not _np(pc.equal(text, ""), True).any():
-            for fmt in DATE_FORMATS:  # one format for every file: the common case, fully vectorized
-                ts = _arrow_dates(text, fmt)
-                if ts is not None:
-                    break
-        if ts is not None:
-            secs = _np(ts.cast(pa.int64()))
-        else:  # files in different formats, or a bad value: decide per file, report the first bad row
-            secs = np.empty(len(text), np.int64)
-            for k in range(len(origin.starts) - 1):
-                a, b = int(origin.starts[k]), int(origin.starts[k + 1])
-                part = text.slice(a, b - a)
-                got = None
-                if not _np(pc.equal(part, ""), True).any():
-                    got = next((x for x in (_arrow_dates(part, f) for f in DATE_FORMATS) if x is not None), None)
-                secs[a:b] = _np(got.cast(pa.int64())) if got is not None else \
-                    _pandas_dates(pd.Series(part.to_pandas(), dtype="string").fillna(""), origin, a, canon, raw)
+        from .dates import text_dates  # here: dates builds on this module's Origin and helpers
+        secs = text_dates(_split_offsets(_as_text(raw), origin, canon), origin, canon, raw, date_format, notes)
     days = np.floor_divide(secs, 86400)
     tod = (secs - days * 86400).astype(np.int32)
     return days.astype("datetime64[D]"), (tod if tod.any() else None)

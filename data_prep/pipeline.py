@@ -197,7 +197,7 @@ def build_dataset(panel: Panel, cfg: PrepConfig, out: Path, info: dict[str, Any]
         features=tuple(FEATURE_NAMES), look_back=cfg.look_back, look_ahead=cfg.look_ahead, target_method=method,
         purge_gap_days=plan.gap_days, splits=split_info, adjustments=info.get("adjustments", []),
         repairs=info.get("repairs", []), skipped=skipped, no_volume=info.get("no_volume", []),
-        weekend_rows=info.get("weekend_rows", []), prep=cfg.to_mapping())
+        weekend_rows=info.get("weekend_rows", []), input_notes=info.get("input_notes", []), prep=cfg.to_mapping())
     # meta.json: what reading the dataset needs; the fields it shares with the report come from the report
     meta = {**report.meta_fields(), "tickers": list(panel.tickers), "warmup": WARMUP, "prep_version": PREP_VERSION,
             "scaler": scaler, "target_transform": params}
@@ -281,7 +281,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
 
     t = time.perf_counter()
     prog.say(f"loading {source}")
-    raw = load_source(source, content_key=source_key, decimal=cfg.decimal)
+    raw = load_source(source, content_key=source_key, decimal=cfg.decimal, date_format=cfg.date_format)
     prog.stage("load", t)
 
     # the report's matplotlib import on another thread, while validation's large numpy operations
@@ -290,6 +290,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     t = time.perf_counter()
     events = events_for(cfg, raw)
     tickers_in_input = len(raw.panel.tickers)
+    input_notes = raw.notes  # day/month order decided, folder entries not read (data_prep.sources)
     checked = validate(raw, min_rows(cfg), cfg.resample)
     del raw  # each step returns a new panel: drop the old ones so only one copy stays in memory
     repairs, skipped, no_volume, weekend = checked.repairs, checked.skipped, checked.no_volume, checked.weekend_rows
@@ -298,7 +299,7 @@ def prepare(source: str, cfg: PrepConfig, cache_root: Path | str, progress: bool
     prog.stage("validate", t)
     info = {"source": source, "cache_key": key, "repairs": repairs, "skipped": skipped,
             "adjustments": adjustments, "no_volume": no_volume, "weekend_rows": weekend,
-            "tickers_in_input": tickers_in_input}
+            "tickers_in_input": tickers_in_input, "input_notes": input_notes}
     # the split (which checks there are enough days for every split) runs before the lock / temp dir
     t = time.perf_counter()
     plan = _plan(panel, cfg)

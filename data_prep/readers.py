@@ -13,6 +13,7 @@ lines keep their number (they are dropped after numbering).
 """
 from __future__ import annotations
 
+import io
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,12 +32,14 @@ from common.errors import InputError
 from .columns import NUMERIC, REQUIRED, map_columns, missing_column
 from .dialect import Dialect, sniff
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
+from .filekind import DATA_SUFFIXES, csv_bytes, is_data_name, kind_of, ticker_stem, valid_name
+from .lines import editor_lines, record_line
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, parse_tickers
 
 __all__ = ["SUPPORTED_EXTENSIONS", "Part", "read_files", "read_csv_precise", "panel_from_parts"]
 
-SUPPORTED_EXTENSIONS = (".csv", ".parquet", ".pq")
+SUPPORTED_EXTENSIONS = DATA_SUFFIXES
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError)
 
@@ -48,6 +51,7 @@ class Part:
     table: pa.Table
     header_line: int  # 0 for Parquet
     columns: dict[str, str]  # canonical -> the column's name in this file
+    lines: np.ndarray | None = None  # CSV: the editor line of each data row, when quoted fields span lines
 
     @cached_property
     def types(self) -> dict[str, str]:
@@ -64,7 +68,7 @@ def _check_required(cols: dict[str, int], columns: list[str], name: str) -> None
             raise missing_column(name, canon, columns)
 
 
-def _fast_csv(path: Path, d: Dialect, cols: dict[str, int], decimal: str | None, threads: bool) -> pa.Table:
+def _fast_csv(path: Path | bytes, d: Dialect, cols: dict[str, int], decimal: str | None, threads: bool) -> pa.Table:
     names = [f"f{i}" for i in range(len(d.columns))]
     types = {}
     for canon, pos in cols.items():
@@ -76,7 +80,7 @@ def _fast_csv(path: Path, d: Dialect, cols: dict[str, int], decimal: str | None,
     if date < len(d.first_row) and _ISO_DATE.match(d.first_row[date]):
         types[names[date]] = pa.date32()  # YYYY-MM-DD, the common case: no text column to build and cast
     table = pacsv.read_csv(
-        path,
+        pa.BufferReader(path) if isinstance(path, bytes) else path,
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=d.header_line, use_threads=threads,
                                        block_size=1 << 22),
         parse_options=pacsv.ParseOptions(delimiter=d.delimiter, ignore_empty_lines=False),  # keep line numbers
@@ -85,15 +89,18 @@ def _fast_csv(path: Path, d: Dialect, cols: dict[str, int], decimal: str | None,
     return table.rename_columns(list(cols))
 
 
-def read_csv_precise(path: Path, name: str, d: Dialect, cols: dict[str, int]) -> pa.Table:
+def read_csv_precise(path: Path | bytes, name: str, d: Dialect, cols: dict[str, int]) -> pa.Table:
     """Every used field as text, with pandas (its errors name the line); the header row is dropped."""
     try:
-        df = pd.read_csv(path, sep=d.delimiter, header=None, skiprows=d.header_line - 1, dtype=str,
+        df = pd.read_csv(io.BytesIO(path) if isinstance(path, bytes) else path, sep=d.delimiter, header=None, skiprows=d.header_line - 1, dtype=str,
                          keep_default_na=False, na_filter=False, skip_blank_lines=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"{name}: not a readable CSV file ({str(e).strip()}); a value holding the delimiter "
+        # pandas counts records as lines: past a quoted multi-line field, say the line an editor shows
+        what = re.sub(r"in line (\d+)", lambda m: f"in line {record_line(path, d.delimiter, int(m.group(1)))}",
+                      str(e).strip())
+        raise InputError(f"{name}: not a readable CSV file ({what}); a value holding the delimiter "
                          f"{d.delimiter!r} must be in double quotes, e.g. \"1,234.5\".") from None
     except UnicodeDecodeError as e:
         raise InputError(f"{name}: not a readable CSV file ({e}); save it as UTF-8.") from None
@@ -102,25 +109,30 @@ def read_csv_precise(path: Path, name: str, d: Dialect, cols: dict[str, int]) ->
                      else pa.array([""] * len(df), pa.string()) for canon, pos in cols.items()})
 
 
-def _read_csv(path: Path, name: str, decimal: str | None, threads: bool) -> Part:
-    d = sniff(path, name)
+def _read_csv(path: Path, name: str, decimal: str | None, threads: bool, kind: str) -> Part:
+    # gzip / UTF-16 (and a '.gz' name on plain text): decoded in memory, read like any other text
+    # (and a name that is not UTF-8, which pyarrow cannot open by name)
+    src: Path | bytes = csv_bytes(path, name) if kind == "memory" or path.name.lower().endswith(".gz") else \
+        path if valid_name(path) else path.read_bytes()
+    d = sniff(src, name)
     cols = map_columns(d.columns, d.where_header(name))
     _check_required(cols, d.columns, name)
     try:
-        table = _fast_csv(path, d, cols, decimal, threads)
+        table = _fast_csv(src, d, cols, decimal, threads)
     except _ARROW_ERRORS:
-        table = read_csv_precise(path, name, d, cols)
-    return Part(table, d.header_line, {c: d.columns[p] for c, p in cols.items()})
+        table = read_csv_precise(src, name, d, cols)
+    return Part(table, d.header_line, {c: d.columns[p] for c, p in cols.items()}, editor_lines(src, d, table.num_rows))
 
 
 def _read_parquet(path: Path, name: str, threads: bool) -> Part:
+    src = path if valid_name(path) else pa.BufferReader(path.read_bytes())  # pyarrow opens UTF-8 names only
     try:
-        f = pq.ParquetFile(path)
+        f = pq.ParquetFile(src)
         columns = [str(c) for c in f.schema_arrow.names]
         cols = map_columns(columns, name)
         _check_required(cols, columns, name)
         if "ticker" in cols:  # a long file: its ticker names as a dictionary, not millions of strings
-            f = pq.ParquetFile(path, read_dictionary=[columns[cols["ticker"]]])
+            f = pq.ParquetFile(src, read_dictionary=[columns[cols["ticker"]]])
         table = f.read(columns=[columns[p] for p in cols.values()], use_threads=threads)
     except InputError:
         raise
@@ -131,13 +143,20 @@ def _read_parquet(path: Path, name: str, threads: bool) -> Part:
 
 
 def _read_one(path: Path, name: str, decimal: str | None, threads: bool) -> Part:
-    ext = path.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise InputError(f"{name}: unsupported file type {ext or '(no extension)'!r}; "
-                         f"use CSV (.csv) or Parquet (.parquet).")
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.")
-    return _read_csv(path, name, decimal, threads) if ext == ".csv" else _read_parquet(path, name, threads)
+    """One file, read as what its first bytes say it is (``filekind``); its name only gates what is tried."""
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.")
+        kind = kind_of(path, name)  # refuses workbooks, archives, other compressions, binary data
+        if kind == "parquet" or path.suffix.lower() in (".parquet", ".pq"):
+            return _read_parquet(path, name, threads)
+        if not is_data_name(path.name):
+            raise InputError(f"{name}: unsupported file type {path.suffix.lower() or '(no extension)'!r}; "
+                             f"use CSV (.csv, or gzipped .csv.gz) or Parquet (.parquet).")
+        return _read_csv(path, name, decimal, threads, kind)
+    except OSError as e:  # unreadable: permissions, a file that vanished, an I/O error
+        raise InputError(f"{name}: cannot read the file ({e.strerror or e}); check that it exists and that you "
+                         f"may read it.") from None
 
 
 def _empty(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -186,7 +205,8 @@ def _gather(parts: list[Part], idx: list[int], canon: str, starts: np.ndarray,
         return arr, origin
     sub_starts = np.concatenate([[0], np.cumsum([starts[k + 1] - starts[k] for k in idx])]).astype(np.int64)
     sub = Origin(sub_starts, [origin.names[k] for k in idx], [origin.header_lines[k] for k in idx],
-                 origin.row[_positions(starts, idx)], [origin.columns[k] for k in idx])
+                 origin.row[_positions(starts, idx)], [origin.columns[k] for k in idx],
+                 {j: origin.lines[k] for j, k in enumerate(idx) if k in origin.lines})
     return arr, sub
 
 
@@ -217,15 +237,16 @@ def _numbers(parts: list[Part], starts: np.ndarray, origin: Origin, canon: str,
     return out
 
 
-def _dates(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[np.ndarray, np.ndarray | None]:
+def _dates(parts: list[Part], starts: np.ndarray, origin: Origin, date_format: str | None,
+           notes: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
     """(datetime64[D], seconds since midnight or None) over all parts."""
     groups = _by_type(parts, "date")
     if len(groups) == 1:
-        return parse_dates(*_gather(parts, groups[0], "date", starts, origin), "date")
+        return parse_dates(*_gather(parts, groups[0], "date", starts, origin), "date", date_format, notes)
     n = int(starts[-1])
     date, tod = np.empty(n, "datetime64[D]"), None
     for idx in groups:
-        d, t = parse_dates(*_gather(parts, idx, "date", starts, origin), "date")
+        d, t = parse_dates(*_gather(parts, idx, "date", starts, origin), "date", date_format, notes)
         pos = _positions(starts, idx)
         date[pos] = d
         if t is not None:
@@ -237,7 +258,7 @@ def _dates(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[np.nd
 def _tickers(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[list[str], np.ndarray]:
     """Sorted ticker names and each row's code: a file's ticker column, or else its file name's stem."""
     groups = _by_type(parts, "ticker")
-    stems = [Path(name).stem for name in origin.names]
+    stems = [ticker_stem(name) for name in origin.names]
     found: list[str] = []
     local: list[tuple[list[int], list[str], np.ndarray]] = []
     for idx in groups:
@@ -258,9 +279,11 @@ def _tickers(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[lis
     return all_names, out.astype(np.int32)
 
 
-def read_files(paths: list[Path], names: list[str], decimal: str | None = None) -> Panel:
+def read_files(paths: list[Path], names: list[str], decimal: str | None = None, date_format: str | None = None,
+               notes: list[dict] | None = None) -> Panel:
     """Read ``paths`` into one raw Panel (rows in file order, not validated); each file's ticker is its
-    ticker column or else its file name's stem. The first bad file in order raises its InputError."""
+    ticker column or else its file name's stem. The first bad file in order raises its InputError.
+    ``notes`` receives what was decided about the input (e.g. a column's day-first date order)."""
     workers = min(prep_threads(), len(paths))
 
     def one(k: int) -> Part | InputError:
@@ -277,10 +300,11 @@ def read_files(paths: list[Path], names: list[str], decimal: str | None = None) 
     error = next((g for g in got if isinstance(g, InputError)), None)
     if error is not None:
         raise error
-    return panel_from_parts(got, names, decimal)  # type: ignore[arg-type]
+    return panel_from_parts(got, names, decimal, date_format, notes)  # type: ignore[arg-type]
 
 
-def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = None) -> Panel:
+def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = None, date_format: str | None = None,
+                     notes: list[dict] | None = None) -> Panel:
     """Parse the files' columns (all files together) into one raw Panel; blank lines are dropped here."""
     parts: list[Part] = []
     rows: list[np.ndarray] = []
@@ -290,7 +314,7 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
         blank = _is_blank(g) if k in maybe else None
         if blank is not None:
             r = r[~blank]
-            g = Part(g.table.filter(pa.array(~blank)), g.header_line, g.columns)
+            g = Part(g.table.filter(pa.array(~blank)), g.header_line, g.columns, g.lines)
         if g.table.num_rows == 0:
             raise _no_rows(names[k])
         parts.append(g)
@@ -299,11 +323,12 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
     del g  # the last file's table, else kept alive past the release below
     lengths = np.array([p.table.num_rows for p in parts], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    line_maps = {k: p.lines for k, p in enumerate(parts) if p.lines is not None}
     origin = Origin(starts, list(names), [p.header_line for p in parts], np.concatenate(rows),
-                    [p.columns for p in parts])
+                    [p.columns for p in parts], line_maps)
     del rows
     cols = {c: _numbers(parts, starts, origin, c, decimal) for c in NUMERIC}
-    date, tod = _dates(parts, starts, origin)
+    date, tod = _dates(parts, starts, origin, date_format, [] if notes is None else notes)
     tickers, codes = _tickers(parts, starts, origin)
     del parts  # the Arrow tables: only the numpy columns stay ...
     pa.default_memory_pool().release_unused()  # ... and the pool gives their memory back (else ~0.6 GB stays resident)
@@ -314,4 +339,4 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
     return Panel(tickers=tickers, ticker=codes, date=date, open=cols["open"], high=cols["high"], low=cols["low"],
                  close=cols["close"], volume=volume,
                  file_id=np.repeat(np.arange(len(lengths), dtype=np.int32), lengths), row=origin.row,
-                 files=list(names), header_lines=origin.header_lines, extra=extra)
+                 files=list(names), header_lines=origin.header_lines, extra=extra, line_maps=line_maps)

@@ -22,6 +22,7 @@ from common.errors import InputError
 
 from .dataset import SPLITS
 from .dataset_report import DatasetReport, SplitReport
+from .input_notes import notes_lines
 from .stats import ks_uniform, subsample
 
 __all__ = ["PLOTS", "REPORT_FILES", "split_stats", "per_ticker_volatility", "write_report", "write_report_json",
@@ -162,7 +163,8 @@ def render_markdown(report: DatasetReport) -> str:
         ("Weekend rows (stale ones dropped: volume 0, the previous close repeated; ones with trading kept)",
          report.weekend_rows),
         ("Adjustments (splits and merges; unit changes: prices before the date multiplied by the factor, "
-         "volume unchanged)", report.adjustments))
+         "volume unchanged)", report.adjustments),
+        ("Input notes (date order, entries not read)", report.input_notes))
     for title, items in sections:
         lines.append(f"## {title} ({len(items)})")
         lines += [f"- {json.dumps(it, default=str)}" for it in items[:50]]
@@ -268,6 +270,7 @@ def summary_text(report: DatasetReport, path: Path, cached: bool) -> str:
         lines.append(_units_line(units))
     if len(report.adjustments) > len(units):
         lines.append(f"adjustments: {len(report.adjustments) - len(units)} (see report.md)")
+    lines += notes_lines(report.input_notes)  # day/month order decided, folder entries not read
     return "\n".join(lines)
 
 

@@ -8,14 +8,20 @@ validation errors.
 
 Row numbers: ``Panel.row`` is the 1-based DATA row (the first row after the header is 1). Messages
 for CSV files say ``line N`` counting lines as an editor or ``sed -n Np`` does (the header is line 1,
-or 2 after an Excel ``sep=;`` line); Parquet files have no lines, so their messages say ``row N``.
+or 2 after an Excel ``sep=;`` line; a quoted field spanning lines shifts the rows after it, see
+``lines.editor_lines`` and ``Panel.line_maps``); Parquet files have no lines, so their messages say ``row N``.
+
+A folder's entries are sorted out by ``folder.scan`` (read, noted or refused), a file's kind by its
+first bytes (``filekind``); what was decided or left out travels in ``RawInput.notes`` to the summary.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,8 @@ from common.errors import InputError
 from .columns import COLUMN_ALIASES, map_columns, norm
 from .dialect import Dialect
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
+from .filekind import shown
+from .folder import scan
 from .panel import Panel
 from .parse import Origin, parse_dates, parse_numbers, row_text
 from .readers import SUPPORTED_EXTENSIONS, Part, panel_from_parts, read_csv_precise, read_files
@@ -45,6 +53,9 @@ class RawInput:
     events: pd.DataFrame | None  # (ticker, date, ratio) corporate events, when the source has them
     kind: str  # 'dir' | 'file' | 'sample' | 'synthetic'
     description: str
+    # what prep decided or left out while reading, for the summary and the report: a column's
+    # day/month order ({"file", "date_format", "decided_by"}), a folder entry not read ({"entry", "reason"})
+    notes: list[dict] = field(default_factory=list)
 
 
 def describe_row(panel: Panel, i: int) -> str:
@@ -57,11 +68,13 @@ def describe_row(panel: Panel, i: int) -> str:
         header = panel.header_lines[k]
     else:
         header = 1 if name.lower().endswith(".csv") else 0
-    return row_text(name, header, int(panel.row[i]))
+    return row_text(name, header, int(panel.row[i]), panel.line_maps.get(k))
 
 
-def _digest_files(paths: list[Path], root: Path) -> str:
-    """blake2b over (relative name, size, sha256 of the bytes) of each file, in sorted name order.
+def _digest_files(paths: list[Path], root: Path, notes: list[dict] | None = None) -> str:
+    """blake2b over (relative name, size, sha256 of the bytes) of each file, in sorted name order, and
+    over the folder's entries that are not read (``notes``), when there are any: the summary of a cache
+    hit says what is not read in the folder as it is now (a subfolder added later is never silent).
 
     Hashing 400 MB of CSV is the whole cost of a cache hit for a file source: sha256 (SHA-NI on
     current x86 CPUs) takes about 60 % of blake2b's CPU time here, on a few threads (hashlib
@@ -71,8 +84,12 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     ordered = sorted(paths, key=lambda q: rel[q])
 
     def one(p: Path) -> bytes:
-        with open(p, "rb") as f:
-            return hashlib.file_digest(f, "sha256").digest()
+        try:
+            with open(p, "rb") as f:
+                return hashlib.file_digest(f, "sha256").digest()
+        except OSError as e:
+            raise InputError(f"{shown(p)}: cannot read the file ({e.strerror or e}); check that it exists and that "
+                             f"you may read it.") from None
 
     workers = min(prep_threads(), len(ordered))
     if workers > 1:
@@ -81,33 +98,34 @@ def _digest_files(paths: list[Path], root: Path) -> str:
     else:
         digests = [one(p) for p in ordered]
     top = hashlib.blake2b(digest_size=20)
-    for p, d in zip(ordered, digests):
-        top.update(f"{rel[p]}\0{p.stat().st_size}\0".encode() + d)
+    for p, d in zip(ordered, digests):  # fsencode: a name that is not UTF-8 hashes as its bytes
+        top.update(os.fsencode(rel[p]) + f"\0{p.stat().st_size}\0".encode() + d)
+    if notes:  # only then: the keys of folders holding nothing else stay what they were
+        top.update(json.dumps(notes, sort_keys=True).encode())
     return top.hexdigest()
 
 
-def _dir_files(root: Path) -> list[Path]:
-    entries = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-    files = [p for p in entries if p.suffix.lower() in SUPPORTED_EXTENSIONS]
-    if not files:
-        others = ", ".join(p.name for p in entries[:5]) or "nothing"
-        raise InputError(f"{root}: no .csv or .parquet files in this directory (found {others}); put one "
-                         f"file per ticker named <TICKER>.csv or <TICKER>.parquet there.")
-    return files
+def _dir_files(root: Path) -> tuple[list[Path], list[dict]]:
+    """The data files of folder ``root`` and a note for every other entry (``folder.scan``)."""
+    return scan(root)
 
 
-def _load_dir(root: Path, key: str | None = None, decimal: str | None = None) -> RawInput:
-    files = _dir_files(root)
-    panel = read_files(files, [str(p) for p in files], decimal)
-    return RawInput(panel, key or _digest_files(files, root), None, "dir",
-                    f"{len(files)} files in {root} ({len(panel.tickers)} tickers, {len(panel)} rows)")
+def _load_dir(root: Path, key: str | None = None, decimal: str | None = None,
+              date_format: str | None = None) -> RawInput:
+    files, notes = _dir_files(root)
+    key = key or _digest_files(files, root, notes)  # before reading adds its own notes
+    panel = read_files(files, [shown(p) for p in files], decimal, date_format, notes)
+    return RawInput(panel, key, None, "dir",
+                    f"{len(files)} files in {shown(root)} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
-def _load_file(path: Path, key: str | None = None, decimal: str | None = None) -> RawInput:
+def _load_file(path: Path, key: str | None = None, decimal: str | None = None,
+               date_format: str | None = None) -> RawInput:
     """One file: a long table with a ticker column, or one ticker's rows (its name's stem is the ticker)."""
-    panel = read_files([path], [str(path)], decimal)
+    notes: list[dict] = []
+    panel = read_files([path], [shown(path)], decimal, date_format, notes)
     return RawInput(panel, key or _digest_files([path], path), None, "file",
-                    f"{path} ({len(panel.tickers)} tickers, {len(panel)} rows)")
+                    f"{shown(path)} ({len(panel.tickers)} tickers, {len(panel)} rows)", notes)
 
 
 def _sample_path() -> Path:
@@ -201,17 +219,21 @@ def source_key(source: str) -> str:
         return _synthetic_key(src)[2]
     path = Path(src).expanduser()
     if path.is_dir():
-        return _digest_files(_dir_files(path), path)
+        files, notes = _dir_files(path)
+        return _digest_files(files, path, notes)
     if path.is_file():
         return _digest_files([path], path)
     raise _not_found(src)
 
 
-def load_source(source: str, content_key: str | None = None, decimal: str | None = None) -> RawInput:
+def load_source(source: str, content_key: str | None = None, decimal: str | None = None,
+                date_format: str | None = None) -> RawInput:
     """Parse ``source`` (a directory, a CSV/Parquet file, 'sample' or 'synthetic:...') into a RawInput.
 
     ``content_key``: the caller's ``source_key(source)``, reused instead of hashing the files again.
     ``decimal``: the decimal mark of text numbers ("," or "."), or None to read it from each column.
+    ``date_format``: a strptime format for text dates (``[data] date_format``), or None to decide
+    each file's format from its whole column (``dates``).
     """
     src = str(source).strip()
     if src == "sample":
@@ -220,9 +242,9 @@ def load_source(source: str, content_key: str | None = None, decimal: str | None
         return _load_synthetic(src)
     path = Path(src).expanduser()
     if path.is_dir():
-        return _load_dir(path, content_key, decimal)
+        return _load_dir(path, content_key, decimal, date_format)
     if path.is_file():
-        return _load_file(path, content_key, decimal)
+        return _load_file(path, content_key, decimal, date_format)
     raise _not_found(src)
 
 

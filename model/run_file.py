@@ -16,6 +16,7 @@ import tomli_w
 
 from common.errors import InputError
 from common.files import write_text_atomic
+from common.settings import toml_text
 from data_prep.config import PrepConfig
 from model.config import TrainConfig
 
@@ -46,7 +47,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"config file {path} does not exist; pass the path of a TOML file (see studies/).")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(toml_text(path))  # a BOM or UTF-16 from Notepad is fine
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path} is not valid TOML: {e}.") from None
 

@@ -83,7 +83,9 @@ def test_mixed_offsets_name_the_minority_row(values, line, what):
 
 def test_other_date_formats_and_bad_dates():
     assert str(_dates(["20100104", "20100105"])[0][1]) == "2010-01-05"
-    assert str(_dates(["01/05/2010"])[0][0]) == "2010-01-05"
+    assert str(_dates(["01/05/2010", "01/13/2010"])[0][0]) == "2010-01-05"  # 13 in the 2nd field: month first
+    with pytest.raises(InputError, match=r"could be DD/MM/YYYY or MM/DD/YYYY"):  # no field above 12: refused
+        _dates(["01/05/2010"])
     assert str(_dates(["05.01.2010"])[0][0]) == "2010-01-05"
     with pytest.raises(InputError, match=r"line 3 .*'2010-13-45' is not a date"):
         _dates(["2010-01-04", "2010-13-45"])

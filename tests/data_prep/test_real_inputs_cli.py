@@ -180,10 +180,123 @@ def _uniform_ties(report: dict, meta: dict, path: Path) -> None:
     assert report["splits"]["train"]["target_ks_stat"] <= 0.02, report["splits"]["train"]
 
 
+def _named_three(ticker: str) -> Callable[[dict, dict, Path], None]:
+    def check(report: dict, meta: dict, path: Path) -> None:
+        assert meta["tickers"] == [*CODES[:2], ticker] and report["n_tickers"] == 3
+    return check
+
+
 def _named(ticker: str) -> Callable[[dict, dict, Path], None]:
     def check(report: dict, meta: dict, path: Path) -> None:
         assert meta["tickers"] == [ticker]
     return check
+
+
+# --- issue 20 (second sweep): dates, folder entries, file kinds, line numbers, currency, TOML BOM ---
+
+def _redate(fmt: str, from_line: int = 2) -> Callable[[Path], None]:
+    """Every file's dates (first field) rewritten with strftime ``fmt`` from editor line ``from_line`` on."""
+    def edit(root: Path) -> None:
+        for f in sorted(root.glob("*.csv")):
+            lines = f.read_text().splitlines()
+            for k in range(from_line - 1, len(lines)):
+                day, rest = lines[k].split(",", 1)
+                lines[k] = pd.Timestamp(day).strftime(fmt) + "," + rest
+            f.write_text("\n".join(lines) + "\n")
+    return edit
+
+
+def _early_days(d: Path) -> Path:
+    """Only the 1st to the 12th of each month, written DD/MM/YYYY: no field above 12 says which is the day."""
+    long = bars(days=700, seed=1)  # ~12 of every 22 trading days kept: enough rows for the windows
+    return _dir(long[long.Date.dt.day <= 12], edit=_redate("%d/%m/%Y"))(d)
+
+
+def _dangling(root: Path) -> None:
+    (root / f"{CODES[2]}.csv").unlink()
+    (root / f"{CODES[2]}.csv").symlink_to(root / "gone" / f"{CODES[2]}.csv")
+
+
+def _latin1_name(root: Path) -> None:
+    import os
+    os.rename(root / f"{CODES[2]}.csv", os.fsencode(root) + b"/Soci\xe9t\xe9.csv")
+
+
+def _subfolder(root: Path) -> None:
+    (root / "more").mkdir()
+    (root / f"{CODES[2]}.csv").rename(root / "more" / f"{CODES[2]}.csv")
+    (root / "README.md").write_text("prices from the vendor\n")
+
+
+def _also_parquet(root: Path) -> None:
+    M[M.Ticker == CODES[2]].drop(columns="Ticker").to_parquet(root / f"{CODES[2]}.parquet", index=False)
+
+
+def _recode(how: Callable[[bytes], bytes], suffix: str = ".csv") -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        for f in sorted(root.glob("*.csv")):
+            data = how(f.read_bytes())
+            f.unlink()
+            f.with_name(f.stem + suffix).write_bytes(data)
+    return edit
+
+
+def _utf16_tab(data: bytes) -> bytes:  # Excel's "Unicode text": UTF-16 with a BOM, tab-delimited
+    return data.decode().replace(",", "\t").replace("\n", "\r\n").encode("utf-16")
+
+
+def _xlsx(data: bytes) -> bytes:
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    return buf.getvalue()
+
+
+def _first_file(how: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        f = root / first_ticker_file
+        f.write_bytes(how(f.read_bytes()))
+    return edit
+
+
+def _gzip_long(d: Path) -> Path:
+    import gzip
+    (d / "prices.csv.gz").write_bytes(gzip.compress(text(M).encode()))
+    return d / "prices.csv.gz"
+
+
+def _notes_then_bad_row(root: Path) -> None:
+    """A quoted note column whose notes span lines (3 extra lines above), then a bad close on data row 300."""
+    f = root / first_ticker_file
+    lines = f.read_text().splitlines()
+    lines[0] += ",Note"
+    for k in range(1, len(lines)):
+        lines[k] += ',"ok"'
+    lines[10] = lines[10][:-4] + '"dividend\nex-date"'
+    lines[200] = lines[200][:-4] + '"split 2:1\nsee\nfiling"'
+    fields = lines[300].split(",")
+    fields[4] = "n.a."
+    lines[300] = ",".join(fields)
+    f.write_text("\n".join(lines) + "\n")
+
+
+def _won(line: str) -> str:
+    fields = line.split(",")
+    fields[4] = '"\u20a91,498"'
+    return ",".join(fields)
+
+
+def _has_notes(entries: dict[str, str]) -> Callable[[dict, dict, Path], None]:
+    def check(report: dict, meta: dict, path: Path) -> None:
+        got = {n["entry"]: n["reason"] for n in report["input_notes"] if "entry" in n}
+        assert set(got) == set(entries), got
+        for k, v in entries.items():
+            assert v in got[k], (k, got[k])
+    return check
+
 
 
 RUNS = [
@@ -248,6 +361,55 @@ RUNS = [
     Run("repairs_in_summary", _dir(M, edit=_reversed_with_duplicates),
         same_as="plain", stdout=("repairs: 299 rows out of date order sorted (1 ticker); 2 exact duplicate rows "
                                  "dropped (1 ticker) (see report.md)",)),
+    # 11. dates: never a guessed century, day/month order from the whole column, mixed formats named
+    Run("two_digit_year_us", _dir(M, edit=_redate("%m/%d/%y")),
+        needles=(f"{first_ticker_file}, line 2", "field 'date'", "two-digit year", "nn/nn/yy", "date_format")),
+    Run("two_digit_year_dotted", _dir(M, edit=_redate("%d.%m.%y")),
+        needles=(f"{first_ticker_file}, line 2", "'04.01.10'", "two-digit year", "--date-format")),
+    Run("two_digit_year_uk", _dir(M, edit=_redate("%d/%m/%y")),
+        needles=(f"{first_ticker_file}, line 2", "'04/01/10'", "two-digit year")),
+    Run("two_digit_year_first", _dir(M, edit=_redate("%y-%m-%d")),
+        needles=(f"{first_ticker_file}, line 2", "'10-01-04'", "two-digit year", "nn-nn-nn")),
+    Run("two_digit_year_explicit", _dir(M, edit=_redate("%d/%m/%y")), args=("--date-format", "%d/%m/%y"),
+        same_as="plain"),
+    Run("day_first", _dir(M, edit=_redate("%d/%m/%Y")), same_as="plain",
+        stdout=("dates: DD/MM/YYYY in 3 files (day first: '13/01/2010' at line 9",)),
+    Run("month_first", _dir(M, edit=_redate("%m/%d/%Y")), same_as="plain",
+        stdout=("dates: MM/DD/YYYY in 3 files (month first: '01/13/2010' at line 9",)),
+    Run("day_month_ambiguous", _early_days,
+        needles=(f"{first_ticker_file}, line 2", "could be dd/mm/yyyy or mm/dd/yyyy", "date_format")),
+    Run("day_month_said", _early_days, config=CONFIG + 'date_format = "%d/%m/%Y"\n',
+        check=lambda report, meta, path: report["splits"]["train"]["start"].startswith("2010-01")),
+    Run("iso_then_us", _dir(M, edit=_redate("%m/%d/%Y", from_line=201)),
+        needles=(f"{first_ticker_file}, line 201", "is written mm/dd/yyyy", "lines 2 to 200", "yyyy-mm-dd")),
+    # 12. every folder entry: in the dataset, noted with its reason, or an error
+    Run("dangling_symlink", _dir(M, edit=_dangling),
+        needles=(f"{CODES[2]}.csv", "symbolic link", "does not exist", f"ticker '{CODES[2]}'")),
+    Run("latin1_file_name", _dir(M, edit=_latin1_name), check=_named_three("Soci\\xe9t\\xe9"),
+        stdout=("file names not valid UTF-8: 1, shown with escaped bytes (Soci\\xe9t\\xe9.csv -> ticker "
+                "'Soci\\xe9t\\xe9')",)),
+    Run("subfolder_and_readme", _dir(M, edit=_subfolder),
+        stdout=("not read: 2 folder entries", "more: a subfolder, holding 1 data file"),
+        check=_has_notes({"more": "subfolder", "README.md": "not a data file"})),
+    Run("csv_and_parquet", _dir(M, edit=_also_parquet),
+        needles=(f"{CODES[2]}.csv and", f"{CODES[2]}.parquet", f"both hold ticker '{CODES[2]}'")),
+    # 13. file kinds by their first bytes: gzip and UTF-16 read, the rest named
+    Run("csv_gz_files", _dir(M, edit=_recode(lambda b: __import__("gzip").compress(b), ".csv.gz")), same_as="plain"),
+    Run("gzip_named_csv", _dir(M, edit=_recode(lambda b: __import__("gzip").compress(b))), same_as="plain"),
+    Run("csv_gz_long", _gzip_long, same_as="plain"),
+    Run("utf16_excel_unicode_text", _dir(M, edit=_recode(_utf16_tab)), same_as="plain"),
+    Run("xlsx_named_csv", _dir(M, edit=_first_file(_xlsx)),
+        needles=(first_ticker_file, "excel workbook (.xlsx)", "csv (utf-8)")),
+    Run("random_bytes", _dir(M, edit=_first_file(lambda b: np.random.default_rng(0).bytes(4096))),
+        needles=(first_ticker_file, "binary data, not text")),
+    Run("bzip2_named_csv", _dir(M, edit=_first_file(lambda b: __import__("bz2").compress(b))),
+        needles=(first_ticker_file, "compressed with bzip2", "decompress")),
+    # 14. messages: editor lines past quoted multi-line fields, currency signs, a BOM in the TOML file
+    Run("multiline_notes_bad_row", _dir(M, edit=_notes_then_bad_row),
+        needles=(f"{first_ticker_file}, line 304 (data row 300", "field 'close'", "'n.a.' is not a number")),
+    Run("currency_sign", _dir(M, edit=_replace_line(first_ticker_file, 5, _won)),
+        needles=(f"{first_ticker_file}, line 5", "field 'close'", "currency sign '\u20a9'", "'\u20a91,498'")),
+    Run("toml_with_bom", _dir(M), config="\ufeff" + CONFIG, same_as="plain"),
 ]
 
 

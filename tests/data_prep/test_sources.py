@@ -33,9 +33,10 @@ def test_dir_of_csv(tmp_path, small):
     df, panel = small
     for t, g in df.groupby("Ticker"):
         g.drop(columns="Ticker").to_csv(tmp_path / f"{t}.csv", index=False)
-    (tmp_path / "README.txt").write_text("not data")  # other files in the folder are ignored
+    (tmp_path / "README.txt").write_text("not data")  # other files in the folder are noted, not read
     raw = load_source(str(tmp_path))
     assert raw.kind == "dir" and raw.events is None
+    assert raw.notes == [{"entry": "README.txt", "reason": "not a data file (prep reads .csv, .csv.gz, .parquet, .pq)"}]
     _same_rows(raw.panel, panel)
     # provenance: row 1 of 000003.csv is line 2 of that file
     i = int(np.flatnonzero((raw.panel.ticker == 3) & (raw.panel.row == 1))[0])

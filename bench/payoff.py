@@ -123,17 +123,6 @@ def test_score(dataset: Any, cfg: model.TrainConfig, epochs: int) -> tuple[float
     return ev.ic, ev.skill_half, final.epochs
 
 
-def _field(v: Any, key: str) -> Any:
-    """One field of a verdict, a dict here and a typed Verdict (with to_json) once issue 19 item 4 lands."""
-    if v is None:
-        return None
-    return v.get(key) if isinstance(v, dict) else getattr(v, key, None)
-
-
-def _as_json(v: Any) -> Any:
-    return v.to_json() if hasattr(v, "to_json") else v
-
-
 def winner_of(cfg: Any, study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """What the product recommends: rank 1 of the confirmed ranking, else the best COMPLETE trial;
     None when there is none (every trial pruned or failed)."""
@@ -163,8 +152,10 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
     trials = study.get_trials()
     epochs += sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials)
     verdict = study_verdict(cfg, study)
-    out: dict[str, Any] = {"epochs": epochs, "verdict": _field(verdict, "verdict"),
-                           "val_skill": _field(verdict, "skill_half"), "verdict_json": _as_json(verdict),
+    out: dict[str, Any] = {"epochs": epochs, "verdict": verdict.baselines.outcome if verdict else None,
+                           "verdict_defaults": verdict.defaults.outcome if verdict else None,
+                           "val_skill": verdict.baselines.skill_half if verdict else None,
+                           "verdict_json": verdict.to_json() if verdict else None,
                            "states": dict(collections.Counter(t.state.name for t in trials))}
     for key, t in (("recommended", winner_of(cfg, study)),
                    ("defaults", {x.number: x for x in trials}.get(defaults_number(trials)))):

@@ -63,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
               f"(SE {se}, n={r.n}, {r.epochs} epochs; in the search {original})")
     from tuner.status import study_status
 
-    print(format_verdict(study_status(cfg)["verdict"]))
+    print(format_verdict(study_status(cfg).verdict))
     return 1 if s.gave_up else 0
 

@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
                        threads=threads)
     print(f"dataset {run_.prep.path} ({'cached' if run_.prep.cached else 'built'})", file=sys.stderr)
     r = run_.result
-    print(format_history(r.history))
-    print(f"\n{'final refit' if args.final else 'best epoch'}: {r.best_epoch} of {len(r.history)} (device {r.device}, threads {threads})")
-    print(format_history([r.best_metrics], transpose=True))
+    print(f"{format_history(r.history)}\n\n{'final refit' if args.final else 'best epoch'}: {r.best_epoch} of "
+          f"{len(r.history)} (device {r.device}, threads {threads})\n{format_history([r.best_metrics], transpose=True)}")
     if out is not None:
         save_fit(out, run_, rc)
         print(f"model saved to {out}")

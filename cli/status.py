@@ -1,4 +1,5 @@
-"""Show a study: trials by state, the best trial (params and metrics), running trials and heartbeats.
+"""Show a study: trials by state, the best trial (params and metrics), running trials and heartbeats,
+and the verdict on the winner: (a) does it beat the naive baselines, (b) does it beat the defaults.
 
 The storage URL is shown with its password masked.
 
@@ -21,6 +22,5 @@ def run(args: argparse.Namespace) -> int:
     from tuner.study_config import load_study_config
 
     s = study_status(load_study_config(args.study, storage=args.storage))
-    print(json.dumps(s, indent=2, default=lambda o: o.to_json() if hasattr(o, "to_json") else str(o))
-          if args.json else format_status(s))
+    print(json.dumps(s.to_json(), indent=2, default=str) if args.json else format_status(s))
     return 0

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     s = study_status(cfg)
     print(format_status(s))
     print(f"\nwall time {time.monotonic() - t0:.0f}s")
-    if s["best"]:
+    if s.best is not None:
         d = ConfirmConfig()
         print(f"next:\n  stocktune dashboard {args.study}          # browse trials, curves, notes"
               + ("" if cfg.confirm else f"\n  stocktune confirm {args.study}            "

@@ -2,13 +2,16 @@
 
 [data] is the study's data table, [train] the study's fixed [train] merged with the trial's
 params (and fixed [search] values), with device = "auto" so the file runs on whatever machine
-fits it; [result] records where the config came from and how it scored. ``top_k`` > 1 writes one
+fits it; [result] records where the config came from and how it scored, and the verdict's two answers
+as one-line strings (``verdict_baselines``, ``verdict_defaults``; ``verdict_of_trial`` is the winner they
+are about). ``defaults`` exports the study's defaults arm instead of the winner. ``top_k`` > 1 writes one
 file per rank: best.toml -> best_1.toml ... best_K.toml. An existing file is replaced (the CLI says
 so on stderr); an --out that is a directory is an InputError before anything is read.
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +25,15 @@ from model.metric_names import VALIDATION_METRICS
 from model.run_file import write_toml_atomic
 
 from .confirm import ConfirmedRow, confirmed_ranking
+from .defaults_arm import DEFAULTS_ATTR, defaults_number
 from .retry import with_retries
 from .space import Fixed
 from .study import load_existing_study
 from .study_config import StudyConfig
 from .trials import count_words, ranked, state_counts
-from .verdict import format_verdict, study_verdict
+from .verdict import BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS, Verdict, format_verdict, study_verdict
 
-__all__ = ["export_best", "export_targets", "run_document", "Export"]
+__all__ = ["export_best", "export_targets", "run_document", "Export", "verdict_warnings"]
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,12 @@ class Export:
 
     paths: list[Path]
     confirmed: bool  # ranked by the confirmation runs (else by the trials' own values)
-    verdict: dict[str, Any] | None
+    verdict: Verdict | None
+    defaults: bool  # the file is the defaults arm's configuration (``export_best(defaults=True)``)
 
 
 def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 1,
-                 confirmation: ConfirmedRow | None = None, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+                 confirmation: ConfirmedRow | None = None, verdict: Verdict | None = None) -> dict[str, Any]:
     fixed = {k: v.value for k, v in cfg.search.items() if isinstance(v, Fixed)}
     train = {**cfg.train, **fixed, **trial.params, "device": "auto"}
     train = TrainConfig.from_mapping(train, f"trial {trial.number} of {cfg.name}").to_mapping()
@@ -50,7 +55,8 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
     ua = trial.user_attrs
     result = {
         "study": cfg.name, "storage": cfg.storage_masked, "trial": trial.number, "rank": rank,
-        "metric": cfg.metric, "direction": cfg.direction, "value": float(trial.value),
+        "metric": cfg.metric, "direction": cfg.direction,
+        "value": float(trial.value) if trial.value is not None else None,
         "best_epoch": ua.get("best_epoch"), "epochs_run": ua.get("epochs_run"),
         "metrics": {k: ua[k] for k in VALIDATION_METRICS if ua.get(k) is not None},
         "dataset_cache_key": ua.get("dataset_cache_key"),
@@ -60,9 +66,12 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
     if confirmation:
         result.update(ranked_by="confirmation", confirmed_mean=confirmation.mean, confirmed_se=confirmation.se,
                       confirmed_runs=list(confirmation.values))
-    if verdict and rank == 1 and verdict["winner"] == trial.number:
-        result.update(verdict=verdict["verdict"], skill_half=verdict["skill_half"],
-                      skill_half_se=verdict["skill_half_se"], luck_skill=verdict["luck_skill"], pbo=verdict["pbo"])
+    if verdict is not None and rank == 1:
+        a = verdict.baselines
+        result.update(verdict_of_trial=verdict.winner, verdict_baselines=a.line, verdict_defaults=verdict.defaults.line,
+                      skill_half=_finite(a.skill_half), skill_half_se=_finite(a.skill_half_se), pbo=a.pbo)
+    if ua.get(DEFAULTS_ATTR) is True:
+        result["defaults"] = True  # the configuration a user has without tuning
     return {"data": cfg.data.to_mapping(), "train": train, "result": result}
 
 
@@ -87,25 +96,39 @@ def export_targets(out: str | Path, top_k: int = 1) -> list[Path]:
     return targets
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
-                on_replace: Callable[[Path], None] | None = None) -> Export:
+                on_replace: Callable[[Path], None] | None = None, defaults: bool = False) -> Export:
     """Write the best ``top_k`` COMPLETE trials (by the confirmed ranking when the study has one, then
-    by value); the verdict on the winner heads each file as comments. An existing file is replaced
+    by value), or with ``defaults`` the study's defaults arm (what to ship when the search did not beat
+    it); the verdict on the winner heads each file as comments. An existing file is replaced
     (atomically); ``on_replace(path)`` is called for each before writing."""
+    if defaults and top_k != 1:
+        raise InputError(f"--defaults writes the one defaults configuration; drop --top-k {top_k}.")
     targets = export_targets(out, top_k)
     study = load_existing_study(cfg)
     trials = with_retries(lambda: study.get_trials(deepcopy=False), "reading trials")
     top = ranked(trials, cfg.direction)
+    if defaults:
+        number = defaults_number(trials)
+        if number is None:
+            raise InputError(f"study {cfg.name!r} has no defaults arm (no trial with user attr {DEFAULTS_ATTR!r}); "
+                             f"export its winner without --defaults, or run the study again to get one.")
+        top = [t for t in trials if t.number == number]
     if not top:
         raise InputError(f"study {cfg.name!r} has no COMPLETE trial yet ({cfg.storage_masked}); "
                          f"check `stocktune status {cfg.path}`.")
     confirmed = {r.trial: r for r in confirmed_ranking(study) or []}
     order = {n: i for i, n in enumerate(confirmed)}  # confirmed first, in their confirmed order
-    top.sort(key=lambda t: (0, order[t.number]) if t.number in order else (1, 0))
+    if not defaults:
+        top.sort(key=lambda t: (0, order[t.number]) if t.number in order else (1, 0))
     verdict = study_verdict(cfg, study)
-    header = "\n".join([f"stocktune export of study {cfg.name!r}: ranked by "
-                        + ("the confirmation runs (fresh seeds)" if confirmed else "the trials' validation values"),
-                        f"trials: {count_words(state_counts(trials))}",
+    what = (f"the defaults arm (trial {top[0].number}), not the search's winner" if defaults else "ranked by "
+            + ("the confirmation runs (fresh seeds)" if confirmed else "the trials' validation values"))
+    header = "\n".join([f"stocktune export of study {cfg.name!r}: {what}", f"trials: {count_words(state_counts(trials))}",
                         *format_verdict(verdict).splitlines()])
     docs = [run_document(cfg, t, i + 1, confirmed.get(t.number), verdict)  # validate all before writing
             for i, t in enumerate(top[:top_k])]
@@ -114,4 +137,29 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
         if target.exists() and on_replace is not None:
             on_replace(target)
         written.append(write_toml_atomic(doc, target, header))
-    return Export(written, bool(confirmed), verdict)
+    return Export(written, bool(confirmed), verdict, defaults)
+
+
+def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> list[str]:
+    """What the verdict says against shipping the exported file, and what to ship instead."""
+    if v is None:
+        return []
+    a, b = v.baselines, v.defaults
+    out = []
+    if not a.beats:
+        out.append(f"the winner (trial {v.winner}) is {a.outcome}: its validation skill vs always-0.5 is "
+                   f"{a.skill_half:+.2%} (SE {a.skill_half_se:.2%}), z {a.z:+.2f} below the bar {a.bar_z:.2f} of the "
+                   f"best of {a.candidates} with no signal. Evaluate it on the test period before trusting "
+                   "it (`stocktune evaluate`).")
+    if exported_defaults or b.outcome == BETTER:
+        return out
+    if b.outcome == WINNER_IS_DEFAULTS:
+        out.append(f"the search's winner is its defaults arm (trial {v.winner}): tuning did not pay; the file holds "
+                   "the default configuration.")
+    elif b.outcome == NO_DEFAULTS:
+        out.append("this study has no defaults arm, so nothing says the winner is better than not tuning; "
+                   "evaluate the untuned configuration on the test period too.")
+    else:
+        out.append(f"the winner (trial {v.winner}) is {b.outcome} (trial {b.defaults_trial}): ship the defaults' "
+                   f"configuration, written by `stocktune export {study} --defaults`.")
+    return out

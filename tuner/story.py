@@ -42,6 +42,7 @@ from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_
 from .retry import with_retries
 from .study_config import StudyConfig
 from .trials import compute_spent, count_words, state_counts
+from .verdict_stats import Verdict
 
 __all__ = ["on_study_ready", "on_trial_complete", "on_study_done", "study_note", "trial_note", "report_images", "upload_once",
            "STORY_ATTR", "BEST_CHECKPOINT_ATTR", "TRIAL_METRICS", "FitSummary"]
@@ -136,7 +137,7 @@ def on_trial_complete(study: optuna.Study, trial: optuna.trial.FrozenTrial, fits
 
 
 def on_study_done(study: optuna.Study, cfg: StudyConfig, prep: PrepResult, folds: list[dict[str, Any]] | None,
-                  verdict: dict[str, Any] | None) -> None:
+                  verdict: Verdict | None) -> None:
     """Rewrite the study note with the verdict on the winner and the compute spent (after a worker's last
     trial, after confirm)."""
     def tell() -> None:
@@ -159,7 +160,7 @@ def _quietly(fn: Callable[[], None], what: str) -> None:
 # ------------------------------------------------------------------------------------------ notes
 
 def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None,
-               folds: list[dict[str, Any]] | None = None, verdict: dict[str, Any] | None = None,
+               folds: list[dict[str, Any]] | None = None, verdict: Verdict | None = None,
                compute: dict[str, Any] | None = None) -> str:
     """The study's markdown note: what data, which splits, which target, what is searched and how."""
     report, meta = prep.report, prep.meta
@@ -172,7 +173,7 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
         from .verdict import format_verdict
 
         lines += ["## Verdict on the winner", "", "```", format_verdict(verdict), "```", "",
-                  f"Method: {verdict['method']}.", ""]
+                  f"Method: {verdict.method}.", ""]
     if compute and compute.get("best_trial") is not None:
         lines += [f"Compute so far: {compute['epochs']:,} epochs in {compute['finished_trials']} finished trials; "
                   f"the best was found by trial {compute['best_trial']} after {compute['best_found_after_trials']} "

@@ -1,47 +1,47 @@
-"""The verdict on a study's winner: does it beat always-0.5 by more than the luckiest of N trials would?
+"""The verdict on a study's winner, from the per-date validation series the study saved.
 
-For the winner (the confirmed best when the study was confirmed, else the best trial) on its
-validation folds:
-
-1. skill vs always-0.5 and vs the train mean, each with a standard error that counts the overlap of
-   look_ahead-day targets (model.selection, the same estimator as the test evaluation);
-2. the skill the best of N trials reaches with NO signal: E[max of N_eff standard normals] x the
-   skill's standard error (deflation, Bailey & Lopez de Prado 2014), N the trials examined (COMPLETE
-   and PRUNED), N_eff = rho + (1 - rho) N with rho the COMPLETE trials' mean pairwise correlation of
-   their per-date skill series;
-3. the probability of backtest overfitting (CSCV over the COMPLETE trials x ``N_BLOCKS`` date blocks
-   of validation MAE).
-
-"beats the baseline beyond selection noise" needs all of: skill > 0, (skill - luck) / SE > ``MARGIN_Z``
-and PBO < 0.5 (when there are enough trials for it); anything else is "not distinguishable from
-selection noise".
+Two questions (the statistics, pure functions of the series, are in ``tuner/verdict_stats.py``):
+(a) does the winner (the confirmed best when the study was confirmed, else the best trial) beat the
+naive baselines by more than the best of N no-signal trials would, and (b) does it beat the study's
+defaults arm (``tuner/defaults_arm.py``) on the same dates? This module finds the series: the
+winner's and the defaults' confirmation runs (averaged over seeds) when there are any, else their
+trials' own series; the COMPLETE trials' series for the correlation and PBO; the trials examined
+(COMPLETE + PRUNED) for N.
 """
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from model.selection import DateSeries, effective_trials, expected_max_normal, pbo, skill_contributions, skill_with_se
+from model.selection import DateSeries
 
 from .confirm import CONFIRM_OF_ATTR, confirm_study_config, confirmed_ranking
+from .defaults_arm import defaults_number
 from .objective import series_path
+from .optuna_adapter import storage_of
 from .study_config import StudyConfig
 from .trials import ranked
+from .verdict_stats import (
+    BEATS,
+    BETTER,
+    NO_DEFAULTS,
+    NOT_DISTINGUISHABLE,
+    SAME,
+    WINNER_IS_DEFAULTS,
+    WORSE,
+    Verdict,
+    answer_baselines,
+    answer_defaults,
+)
 
-__all__ = ["study_verdict", "format_verdict", "BEATS", "NOT_DISTINGUISHABLE", "MARGIN_Z", "N_BLOCKS"]
+__all__ = ["study_verdict", "format_verdict", "Verdict", "BEATS", "NOT_DISTINGUISHABLE", "BETTER", "SAME", "WORSE",
+           "NO_DEFAULTS", "WINNER_IS_DEFAULTS"]
 
 log = logging.getLogger("stocktune.verdict")
-
-BEATS = "beats the baseline beyond selection noise"
-NOT_DISTINGUISHABLE = "not distinguishable from selection noise"
-MARGIN_Z = 1.0  # standard errors the skill must clear above the luckiest-of-N skill
-N_BLOCKS = 10  # date blocks of the PBO matrix (even)
 
 
 def _load(path: Path) -> DateSeries | None:
@@ -64,83 +64,61 @@ def _mean_series(parts: list[DateSeries]) -> DateSeries:
                                                    for k in ("n", "err", "base_half", "base_mean", "ic")}})
 
 
-def study_verdict(cfg: StudyConfig, study: optuna.Study) -> dict[str, Any] | None:
-    """The verdict on ``study``'s winner (JSON-friendly), or None when no COMPLETE trial has a series."""
+def _confirmation_series(cfg: StudyConfig, study: optuna.Study) -> dict[int, DateSeries]:
+    """The confirmation runs' series averaged per retrained trial number (empty when not confirmed)."""
+    ccfg = confirm_study_config(cfg, 1, 1)
+    try:
+        runs = optuna.load_study(study_name=ccfg.name, storage=storage_of(study)).get_trials(deepcopy=False)
+    except KeyError:
+        return {}
+    parts: dict[int, list[DateSeries]] = {}
+    for r in runs:
+        if r.state == TrialState.COMPLETE and CONFIRM_OF_ATTR in r.user_attrs:
+            if (s := _load(series_path(ccfg, r.number))) is not None:
+                parts.setdefault(int(r.user_attrs[CONFIRM_OF_ATTR]), []).append(s)
+    return {n: _mean_series(p) for n, p in parts.items()}
+
+
+def study_verdict(cfg: StudyConfig, study: optuna.Study) -> Verdict | None:
+    """The verdict on ``study``'s winner, or None when the winner has no validation series."""
     trials = study.get_trials(deepcopy=False)
     complete = ranked(trials, cfg.direction)
     series = {t.number: s for t in complete if (s := _load(series_path(cfg, t.number))) is not None}
-    if not series:
-        return None
     confirmed = confirmed_ranking(study)
-    winner = confirmed[0].trial if confirmed else complete[0].number
-    source = "confirmation runs"
-    win = None
-    if confirmed:
-        ccfg = confirm_study_config(cfg, 1, 1)
-        try:
-            runs = optuna.load_study(study_name=ccfg.name, storage=cfg.storage).get_trials(deepcopy=False)
-        except KeyError:
-            runs = []
-        parts = [s for r in runs if r.state == TrialState.COMPLETE and r.user_attrs.get(CONFIRM_OF_ATTR) == winner
-                 and (s := _load(series_path(ccfg, r.number))) is not None]
-        win = _mean_series(parts) if parts else None
-    if win is None:
-        win, source = series.get(winner), "its trial"
+    if not complete and not confirmed:
+        return None
+    winner = int(confirmed[0].trial) if confirmed else complete[0].number
+    runs = _confirmation_series(cfg, study) if confirmed else {}
+    win, source = (runs[winner], "confirmation runs") if winner in runs else (series.get(winner), "its trial")
     if win is None:
         return None
     look_ahead = cfg.data.prep.look_ahead
-    skill, se = skill_with_se(win, look_ahead, "half")
-    skill_mean, se_mean = skill_with_se(win, look_ahead, "mean")
     n_examined = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    # a trial's own series is each fold's best epoch, chosen on these dates; confirmation runs are
+    # scored at the epoch the refit trains, fixed before their validation is looked at
+    mine = next((t for t in trials if t.number == winner), None)
+    folds = len((mine.user_attrs.get("fold_best_epochs") if mine else None) or [None])
+    epochs_chosen = 1 if source == "confirmation runs" else cfg.steps_per_fold * folds
+    baselines = answer_baselines(win, [series[n] for n in sorted(series)], n_examined, look_ahead, epochs_chosen)
 
-    numbers = sorted(series)
-    common = series[numbers[0]].date
-    for n in numbers[1:]:
-        common = np.intersect1d(common, series[n].date)
-    aligned = {n: DateSeries.from_npz({k: v[np.isin(series[n].date, common)] for k, v in series[n].to_npz().items()})
-               for n in numbers}
-    x = np.column_stack([skill_contributions(aligned[n]) for n in numbers]) if common.size else np.zeros((0, 1))
-    _, rho = effective_trials(x) if len(numbers) > 1 else (1.0, 1.0)
-    n_eff = rho + (1 - rho) * max(n_examined, 1)
-    luck = se * expected_max_normal(n_eff) if math.isfinite(se) else float("nan")
-
-    pbo_value, blocks = None, 0
-    if len(numbers) >= 4 and common.size >= 2 * N_BLOCKS:
-        blocks = N_BLOCKS
-        idx = aligned[numbers[0]].blocks(blocks)
-        perf = np.array([[-aligned[n].err[b].sum() / aligned[n].n[b].sum() for n in numbers] for b in idx])
-        pbo_value, _ = pbo(perf)
-    z = (skill - luck) / se if se and math.isfinite(se) and se > 0 and math.isfinite(luck) else float("nan")
-    beats = bool(skill > 0 and math.isfinite(z) and z > MARGIN_Z and (pbo_value is None or pbo_value < 0.5))
-    return {
-        "winner": int(winner), "winner_from": source, "confirmed": bool(confirmed),
-        "skill_half": skill, "skill_half_se": se, "skill_mean": skill_mean, "skill_mean_se": se_mean,
-        "n_dates": int(win.date.size), "n_trials_examined": int(n_examined), "n_trials_with_series": len(numbers),
-        "trial_correlation": rho, "n_effective": n_eff, "luck_skill": luck, "z_beyond_luck": z,
-        "margin_z": MARGIN_Z, "pbo": pbo_value, "pbo_blocks": blocks,
-        "verdict": BEATS if beats else NOT_DISTINGUISHABLE, "beats": beats,
-        "method": ("skill = 1 - MAE/MAE(always 0.5) on the validation folds, SE Hansen-Hodrick with "
-                   f"{max(0, look_ahead - 1)} lags; luck = SE x E[max of N_eff normals] (deflation); "
-                   f"PBO by CSCV over {blocks or '-'} date blocks"),
-    }
+    d_number = defaults_number(trials)
+    d_series, d_source = None, None
+    if d_number is not None:
+        d_series, d_source = (runs[d_number], "confirmation runs") if d_number in runs else \
+            (series.get(d_number), "its trial")
+    defaults = answer_defaults(win, d_series, n_examined, look_ahead, winner_is_defaults=winner == d_number,
+                               defaults_trial=d_number, defaults_from=d_source)
+    lag = max(0, look_ahead - 1)
+    method = ("skill = 1 - MAE/MAE(always 0.5) on the validation folds, SE Hansen-Hodrick with "
+              f"{lag} lags; (a) z = skill/SE must exceed the bar the best of N no-signal trials with their "
+              f"correlation exceeds with probability {baselines.alpha:g}, and PBO (CSCV over "
+              f"{baselines.pbo_blocks or '-'} date blocks) < 0.5; (b) paired per-date skill difference to the "
+              f"defaults, SE Hansen-Hodrick with {lag} lags, 'better' beyond the best of N - 1 differences")
+    return Verdict(winner, source, bool(confirmed), int(win.date.size), baselines, defaults, method)
 
 
-def format_verdict(v: dict[str, Any] | None) -> str:
-    """The verdict in a few lines (status, export, the dashboard note)."""
+def format_verdict(v: Verdict | None) -> str:
+    """The verdict in a few lines (status, export, the dashboard note, confirm)."""
     if v is None:
         return "verdict: none yet (no COMPLETE trial with validation series)"
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None or not math.isfinite(x) else f"{x:+.2%}"
-
-    def se(x: float | None) -> str:
-        return "-" if x is None or not math.isfinite(x) else f"{x:.2%}"
-
-    pbo_text = f"{v['pbo']:.2f}" if v.get("pbo") is not None else "- (too few trials)"
-    return "\n".join([
-        f"verdict: trial {v['winner']} {v['verdict'].upper()}",
-        f"  skill vs always-0.5: {pct(v['skill_half'])} (SE {se(v['skill_half_se'])}), vs the train mean: "
-        f"{pct(v['skill_mean'])} (SE {se(v['skill_mean_se'])}), from {v['winner_from']}",
-        f"  best of {v['n_trials_examined']} trials with no signal (N_eff {v['n_effective']:.1f}): {pct(v['luck_skill'])}; "
-        f"beyond it: {v['z_beyond_luck']:+.2f} SE (needs > {v['margin_z']:g}); PBO {pbo_text}",
-    ])
+    return "\n".join(v.lines())

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from tuner.signals import StopFlag
 from tuner.status import study_status
 from tuner.study_config import load_study_config
-from tuner.verdict import BEATS, NOT_DISTINGUISHABLE
+from tuner.verdict import BEATS, BETTER, NO_DEFAULTS, NOT_DISTINGUISHABLE, SAME, WINNER_IS_DEFAULTS, WORSE
 from tuner.worker import run_worker
 
 
@@ -59,11 +59,15 @@ def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched
     assert r.returncode == 0, r.stderr
     assert "ranked by the confirmation runs" in r.stderr
     text = (tmp_path / "best.toml").read_text()
-    assert text.startswith("# stocktune export") and "# verdict: trial" in text
+    assert text.startswith("# stocktune export") and "# verdict on trial" in text
     doc = tomllib.loads(text)
     assert doc["result"]["trial"] == ranking[0]["trial"] and doc["result"]["ranked_by"] == "confirmation"
-    assert doc["result"]["verdict"] in (BEATS, NOT_DISTINGUISHABLE)
-    if doc["result"]["verdict"] == NOT_DISTINGUISHABLE:
+    assert doc["result"]["verdict_baselines"].startswith((BEATS, NOT_DISTINGUISHABLE))
+    b = doc["result"]["verdict_defaults"]
+    assert b.startswith((BETTER, SAME, WORSE, NO_DEFAULTS, WINNER_IS_DEFAULTS)), b
+    if not b.startswith(BETTER):  # the warning says what to ship instead
+        assert "WARNING" in r.stderr and ("--defaults" in r.stderr or "defaults arm" in r.stderr), r.stderr
+    if doc["result"]["verdict_baselines"].startswith(NOT_DISTINGUISHABLE):
         assert "WARNING" in r.stderr and "not distinguishable" in r.stderr
 
 
@@ -119,8 +123,8 @@ def test_the_verdict_on_a_planted_signal_and_on_no_signal(tmp_path, tuner_cache,
                              "look_back": 20, "look_ahead": 5})
     cfg = load_study_config(path)
     run_worker(cfg, stop=StopFlag(), worker_index=0)
-    v = study_status(cfg)["verdict"]
-    assert v["verdict"] == expected, v
-    assert v["n_trials_examined"] == 6 and v["skill_half_se"] > 0 and v["pbo"] is not None
+    a = study_status(cfg).verdict.baselines
+    assert a.outcome == expected, a
+    assert a.n_trials_examined == 6 and a.skill_half_se > 0 and a.pbo is not None
     if expected == BEATS:
-        assert v["skill_half"] > v["luck_skill"] + v["skill_half_se"]
+        assert a.z > a.bar_z

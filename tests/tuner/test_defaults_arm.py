@@ -159,7 +159,7 @@ def _all_pruned(study_dir: Path):
 def test_an_all_pruned_study_is_reported_not_crashed_on(study_dir, tmp_path):
     cfg = _all_pruned(study_dir)
     s = study_status(cfg)
-    assert s["best"] is None and s["verdict"] is None and s["counts"]["PRUNED"] == 3
+    assert s.best is None and s.verdict is None and s.counts["PRUNED"] == 3
     text = format_status(s)
     assert "no COMPLETE trial" in text and "verdict: none yet" in text
     assert study_verdict(cfg, optuna.load_study(study_name=cfg.name, storage=cfg.storage)) is None

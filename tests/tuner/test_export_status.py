@@ -67,10 +67,12 @@ def test_status_counts_and_best(tmp_path):
     cfg = load_study_config(write_study(tmp_path))
     make_study(cfg, [0.30, 0.25, 0.27])
     s = study_status(cfg)
-    assert s["counts"]["COMPLETE"] == 3 and s["counts"]["FAIL"] == 1
-    assert s["best"]["number"] == 1 and s["best"]["params"]["cell"] == "gru"
-    assert s["failed"][0]["fail_reason"] == "NonFiniteLoss: boom"
-    json.dumps(s, default=str)
+    assert s.counts["COMPLETE"] == 3 and s.counts["FAIL"] == 1
+    assert s.best.number == 1 and s.best.params["cell"] == "gru"
+    assert s.failed[0].fail_reason == "NonFiniteLoss: boom"
+    data = json.loads(json.dumps(s.to_json(), default=str))  # the `status --json` format
+    assert data["counts"]["COMPLETE"] == 3 and data["best"]["number"] == 1 and data["best"]["params"]["cell"] == "gru"
+    assert data["failed"][0]["fail_reason"] == "NonFiniteLoss: boom" and data["verdict"] is None
 
 
 def test_status_and_export_cli(tmp_path):

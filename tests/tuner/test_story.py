@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, get_all_artifact_meta
@@ -196,3 +197,26 @@ def test_hook_failure_never_raises(setup, caplog):
 
     story.on_study_ready(study, cfg, prep, Broken())
     assert "failed; the study goes on" in caplog.text
+
+
+def test_study_note_shows_both_answers_of_the_verdict(setup):
+    from model.selection import DateSeries
+    from tuner.verdict_stats import BETTER, Verdict, answer_baselines, answer_defaults
+
+    _, _, prep, _, cfg = setup
+    rng = np.random.default_rng(0)
+    base = np.full(200, 25.0)
+    dates = np.datetime64("2010-01-04") + np.arange(200)
+
+    def series(x):
+        return DateSeries(dates, np.full(200, 100.0), base - x * 25.0, base, base, np.full(200, np.nan))
+
+    defaults = series(0.01 * rng.standard_normal(200))
+    winner = series(0.01 * rng.standard_normal(200) * 0.1 + (base - defaults.err) / 25.0 + 0.01)
+    v = Verdict(3, "confirmation runs", True, 200, answer_baselines(winner, [winner, defaults], 4, 5),
+                answer_defaults(winner, defaults, 4, 5, defaults_trial=0, defaults_from="confirmation runs"), "M")
+    assert v.defaults.outcome == BETTER
+    note = story.study_note(cfg, prep, verdict=v)
+    for text in ("## Verdict on the winner", "verdict on trial 3 (from confirmation runs)",
+                 "(a) vs the naive baselines:", "(b) vs the defaults: BETTER THAN THE DEFAULTS", "Method: M."):
+        assert text in note, f"{text!r} missing from the study note:\n{note}"

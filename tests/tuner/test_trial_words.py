@@ -54,9 +54,9 @@ def test_stopped_and_requeued_trials_count_as_interrupted_everywhere(tmp_path):
     assert (counts[INTERRUPTED], counts["FAIL"], counts["WAITING"], counts["COMPLETE"]) == (2, 2, 2, 2)
 
     s = study_status(cfg)
-    assert s["counts"][INTERRUPTED] == 2 and s["counts"]["FAIL"] == 2  # the JSON keeps both
-    json.dumps(s, default=str)
-    assert sorted(f["number"] for f in s["failed"]) == [4, 7]  # the interrupted ones are no failure
+    data = json.loads(json.dumps(s.to_json(), default=str))
+    assert data["counts"][INTERRUPTED] == 2 and data["counts"]["FAIL"] == 2  # the JSON keeps both
+    assert sorted(f.number for f in s.failed) == [4, 7]  # the interrupted ones are no failure
     text = format_status(s)
     assert "trials: 2 complete, 0 pruned, 0 running, 2 waiting, 2 interrupted, 2 failed" in text
 

@@ -11,6 +11,7 @@ import optuna
 
 from common.errors import InputError
 
+from .optuna_adapter import OwnTrialsCache
 from .retry import with_retries
 from .storage import open_storage
 from .strategy import make_pruner, make_sampler
@@ -23,8 +24,9 @@ __all__ = ["load_or_create_study", "load_existing_study"]
 def load_or_create_study(cfg: StudyConfig, with_heartbeat: bool = True, sampler: Any = None,
                          pruner: Any = None) -> optuna.Study:
     """Load the study named in ``cfg`` (creating it on first use); safe to race from many workers."""
-    storage = open_storage(cfg.storage, cfg.heartbeat.interval if with_heartbeat else None,
-                           cfg.heartbeat.grace_period if with_heartbeat else None)
+    # the cache serves this process's running trials from memory (a worker's storage time, P5)
+    storage = OwnTrialsCache(open_storage(cfg.storage, cfg.heartbeat.interval if with_heartbeat else None,
+                                          cfg.heartbeat.grace_period if with_heartbeat else None))
     sampler = sampler if sampler is not None else make_sampler(cfg)
     pruner = pruner if pruner is not None else make_pruner(cfg)
 

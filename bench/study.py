@@ -56,7 +56,8 @@ QUICK = ("none", "es", "median+es", "successive_halving+es")
 
 class StorageClock:
     """Wall time of storage calls made from the main thread (outermost call only): every RDBStorage
-    method, and the adapter's own storage functions (one of them batches attributes outside them)."""
+    method, and the adapter's own storage functions (they batch attributes and params outside them).
+    Reads that the worker's OwnTrialsCache serves from memory are no storage calls."""
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
@@ -68,6 +69,8 @@ class StorageClock:
         for name, fn in vars(RDBStorage).items():
             if isinstance(fn, type(lambda: 0)) and not name.startswith("__"):  # plain methods only
                 self._patch(RDBStorage, name, fn)
+        # the worker's cache writes held-back params itself (usually inside set_user_attrs, counted once)
+        self._patch(adapter.OwnTrialsCache, "_insert_params", adapter.OwnTrialsCache._insert_params)
         for name in ("set_user_attrs", "last_heartbeats", "read_note", "write_note"):
             fn = getattr(adapter, name)
             for module in [m for k, m in sys.modules.items() if k.startswith("tuner")]:

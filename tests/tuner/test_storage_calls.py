@@ -1,5 +1,6 @@
-"""OwnTrialsCache (tuner/optuna_adapter.py): a worker's running trial is read from memory and its sampled params
-are written in one transaction, while the database, as other processes see it, holds what it held before."""
+"""A worker's storage calls (P5), fewer while the database holds what it held before: OwnTrialsCache
+(tuner/optuna_adapter.py) reads the running trial from memory and writes its sampled params in one INSERT;
+write_note writes a dashboard note in one transaction."""
 from __future__ import annotations
 
 import collections
@@ -8,7 +9,15 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.optuna_adapter import OwnTrialsCache, set_user_attrs, storage_of, trial_id_of
+from tuner.optuna_adapter import (
+    OwnTrialsCache,
+    read_note,
+    set_user_attrs,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+    write_note,
+)
 from tuner.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -70,6 +79,7 @@ def test_a_trial_reads_itself_from_memory_and_writes_its_params_once(url):
     frozen = _trial(study)
     assert calls["get_trial"] == 1, calls  # tell's read of the finished trial (the database sets its times)
     assert calls["_set_trial_param"] == 0 and calls["set_trial_param"] == 0, calls
+    assert calls["_set_trial_param_without_commit"] == 0, calls  # one INSERT of all params
     assert calls["_create_new_trial"] == 1, calls
     assert frozen.state == TrialState.COMPLETE and frozen.user_attrs["folds"] == [{"fold": 1}]
 
@@ -143,3 +153,44 @@ def test_an_incompatible_distribution_still_fails_the_trial_and_stores_its_state
         trial.suggest_categorical("layers", ["a", "b"])  # an int range in the study so far
     study.tell(trial, state=TrialState.FAIL)
     assert optuna.load_study(study_name="c", storage=url).get_trials()[-1].state == TrialState.FAIL
+
+
+def test_a_read_of_the_trials_is_reused_only_briefly_and_never_past_this_process_s_own_write(url, monkeypatch):
+    import tuner.optuna_adapter as adapter
+
+    rdb = open_storage(url, None)
+    study = optuna.create_study(storage=OwnTrialsCache(rdb), study_name="c")
+    other = optuna.load_study(study_name="c", storage=url)
+    calls = _counting(rdb)
+    monkeypatch.setattr(adapter, "REUSE_READ_SECONDS", 3600.0)  # "briefly" without timing the test
+    study.get_trials()
+    study.get_trials()
+    assert calls["_get_trials"] == 1, calls
+    _trial(study)  # our own writes are seen at once
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+    other.enqueue_trial({"layers": 2})  # another process's: only once the read is old enough
+    assert len(study.get_trials()) == 1
+    monkeypatch.setattr(adapter, "REUSE_READ_SECONDS", 0.0)
+    assert len(study.get_trials()) == 2
+
+
+@pytest.mark.parametrize("trial_note", [False, True])
+def test_a_note_is_written_in_one_transaction_as_the_dashboard_writes_it(url, tmp_path, trial_note):
+    from optuna_dashboard._note import save_note_with_version
+
+    long, short = "x" * 5000 + "end", "short"  # 3 chunks of 2,045 characters, then 1
+    stores = {}
+    for name, rdb in (("ours", open_storage(url, None)), ("dashboard", open_storage(f"sqlite:///{tmp_path}/d.db", None))):
+        study = optuna.create_study(storage=OwnTrialsCache(rdb), study_name="n")
+        trial_id = trial_id_of(study.ask()) if trial_note else None
+        calls = _counting(rdb)
+        for version, body in ((1, long), (2, short)):
+            if name == "ours":
+                write_note(rdb, study_id_of(study), trial_id, version, body)
+            else:
+                save_note_with_version(rdb, study_id_of(study), trial_id, version, body)
+        if name == "ours":
+            assert sum(calls.values()) == 0, calls  # no Optuna storage call: one statement pair per note
+        stores[name] = (rdb.get_study_system_attrs(study_id_of(study)), read_note(rdb, study_id_of(study), trial_id))
+    assert stores["ours"] == stores["dashboard"]
+    assert stores["ours"][1] == {"version": 2, "body": "short"}

@@ -63,8 +63,11 @@ def _trial(study: optuna.Study, pruner_reads: int = 4) -> optuna.trial.FrozenTri
     return frozen
 
 
-@pytest.fixture()
-def url(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    """Each test on SQLite and on PostgreSQL (the batched statements are dialect-specific)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'study.db'}"
 
 

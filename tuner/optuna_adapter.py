@@ -127,6 +127,15 @@ class OwnTrialsCache(_CachedStorage):
         self._params: dict[int, list[tuple[str, float, BaseDistribution]]] = {}  # sampled, not yet written
         self._own_lock = threading.Lock()  # never held while calling the database
 
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        del state["_own_lock"]
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._own_lock = threading.Lock()
+
     # ------------------------------------------------------------------------------ bookkeeping
 
     def forget(self, trial_id: int) -> None:

@@ -197,3 +197,12 @@ def test_a_note_is_written_in_one_transaction_as_the_dashboard_writes_it(url, tm
         stores[name] = (rdb.get_study_system_attrs(study_id_of(study)), read_note(rdb, study_id_of(study), trial_id))
     assert stores["ours"] == stores["dashboard"]
     assert stores["ours"][1] == {"version": 2, "body": "short"}
+
+
+def test_the_cache_pickles_like_optuna_s_own(url):
+    import pickle
+
+    study = optuna.create_study(storage=OwnTrialsCache(open_storage(url, None)), study_name="c")
+    _trial(study)
+    copy_ = pickle.loads(pickle.dumps(storage_of(study)))
+    assert [t.state for t in copy_.get_all_trials(study_id_of(study))] == [TrialState.COMPLETE]

@@ -20,6 +20,7 @@ Targets: P4, a default that trains <= 1/3 of the baseline's epochs and keeps >= 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import functools
 import json
@@ -55,10 +56,12 @@ QUICK = ("none", "es", "median+es", "successive_halving+es")
 
 class StorageClock:
     """Wall time of storage calls made from the main thread (outermost call only): every RDBStorage
-    method, and the adapter's own storage functions (one of them batches attributes outside them)."""
+    method, and the adapter's own storage functions (they batch attributes and params outside them).
+    Reads that the worker's OwnTrialsCache serves from memory are no storage calls."""
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
+        self.by_method: collections.Counter[str] = collections.Counter()  # outermost calls per method name
         self._depth = threading.local()
         self._originals: list[tuple[object, str, object]] = []
 
@@ -66,6 +69,8 @@ class StorageClock:
         for name, fn in vars(RDBStorage).items():
             if isinstance(fn, type(lambda: 0)) and not name.startswith("__"):  # plain methods only
                 self._patch(RDBStorage, name, fn)
+        # the worker's cache writes held-back params itself (usually inside set_user_attrs, counted once)
+        self._patch(adapter.OwnTrialsCache, "_insert_params", adapter.OwnTrialsCache._insert_params)
         for name in ("set_user_attrs", "last_heartbeats", "read_note", "write_note"):
             fn = getattr(adapter, name)
             for module in [m for k, m in sys.modules.items() if k.startswith("tuner")]:
@@ -97,6 +102,7 @@ class StorageClock:
                 if depth == 0:
                     clock.seconds += time.perf_counter() - t0
                     clock.calls += 1
+                    clock.by_method[fn.__name__] += 1
         return timed
 
 
@@ -136,6 +142,7 @@ def run(study_file: str, source: str, strategy: str, seed: int, n_trials: int, t
             "pruned": sum(t.state == TrialState.PRUNED for t in done),
             "stopped_early": sum(any(t.user_attrs.get("fold_stopped_early") or []) for t in done),
             "epochs": total, "wall_s": wall, "storage_s": clock.seconds, "storage_calls": clock.calls,
+            "storage_calls_by_method": dict(clock.by_method.most_common()),
             "best_trial": best.number, "best_val_mae": best.value,
             "skill": best.user_attrs.get("val_skill_half"), "ic": best.user_attrs.get("val_ic"), "curve": curve}
 
@@ -199,6 +206,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None,
                     help="override [train] samples_per_epoch (default: the study's; full runs use 2048)")
     ap.add_argument("--quick", action="store_true", help="a run of a few minutes")
+    ap.add_argument("--profile", action="store_true",
+                    help="print each run's storage calls per method (P5: counts are load-independent, seconds are not)")
     ap.add_argument("--out", default="runs/bench-study", help="directory for the PNGs and results.json")
     args = ap.parse_args()
     strategies = (args.strategies.split(",") if args.strategies else list(QUICK if args.quick else STRATEGIES))
@@ -225,6 +234,11 @@ def main() -> None:
                             args.samples)
                     print(f"  {name} seed {seed} {s:<24} epochs {r['epochs']:>4}  skill {r['skill']:+.4f}  "
                           f"ic {r['ic']:+.4f}  {r['wall_s']:.0f}s  load {os.getloadavg()[0]:.1f}", flush=True)
+                    if args.profile:  # call counts do not depend on the machine's load, unlike the seconds
+                        n = max(r["trials"], 1)
+                        print(f"    storage (main thread): {r['storage_calls']} calls, {r['storage_calls'] / n:.1f} "
+                              f"per trial, {r['storage_s']:.2f} s = {r['storage_s'] / r['wall_s']:.2%} of wall; "
+                              + ", ".join(f"{k} {v}" for k, v in r["storage_calls_by_method"].items()), flush=True)
                     rows.append(r)
             summary = summarize(rows, strategies)
             results[name] = {"rows": rows, "summary": summary}

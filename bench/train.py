@@ -42,18 +42,18 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from model.batches import gather_windows  # noqa: E402
+from model.cells import CELLS  # noqa: E402
 from model.network import StockRNN  # noqa: E402
 
 L, F, LAYERS = 60, 24, 2
 SUITE_BATCHES = (512, 4096)
 FIT_SAMPLES, WORKER_SECONDS = 16384, 10.0
 N_ROWS = 100_000  # feature matrix rows (about 10 MB): big enough that batches are real random gathers
-GATES = {"gru": 3, "lstm": 4}
 
 
 def forward_flops(cell: str, hidden: int, batch: int) -> float:
     """Matmul FLOPs of one forward pass: input + recurrent projections of every layer, and the head."""
-    g, fwd, inp = GATES[cell], 0.0, F
+    g, fwd, inp = CELLS[cell].gates, 0.0, F
     for _ in range(LAYERS):
         fwd += 2.0 * batch * L * g * hidden * (inp + hidden)
         inp = hidden
@@ -64,7 +64,7 @@ def step_flops(cell: str, hidden: int, batch: int) -> float:
     """Matmul FLOPs of a training step: forward, plus weight and input gradients of every forward matmul
     (2x forward), less the first layer's input gradient (the data needs none): 3.7 % below the 3x-forward
     rule of thumb for GRU/LSTM-64."""
-    return 3.0 * forward_flops(cell, hidden, batch) - 2.0 * batch * L * GATES[cell] * hidden * F
+    return 3.0 * forward_flops(cell, hidden, batch) - 2.0 * batch * L * CELLS[cell].gates * hidden * F
 
 
 def sync(device: torch.device) -> None:

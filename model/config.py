@@ -7,11 +7,11 @@ from typing import Any
 
 from common.settings import check, from_mapping, to_mapping
 
+from .cells import cell_of
 from .metric_names import OBJECTIVES
 
 __all__ = ["TrainConfig"]
 
-CELLS = ("gru", "lstm")
 LOSSES = ("mse", "mae", "huber")
 
 
@@ -54,7 +54,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA
 
     def __post_init__(self) -> None:
-        check(self.cell in CELLS, f"cell must be one of {CELLS}, but got cell={self.cell!r}.")
+        cell_of(self.cell)  # a declared cell (model/cells.py), or the list of them
         check(self.loss in LOSSES, f"loss must be one of {LOSSES}, but got loss={self.loss!r}.")
         check(self.hidden_dim >= 1, f"hidden_dim must be >= 1, but got hidden_dim={self.hidden_dim}.")
         check(self.num_layers >= 1, f"num_layers must be >= 1, but got num_layers={self.num_layers}.")

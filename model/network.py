@@ -1,16 +1,17 @@
 """The network: [optional Conv1d front end] -> stacked GRU or LSTM -> [LayerNorm] -> linear -> sigmoid.
 
-GRU and LSTM differ only by ``cell`` (the number of gates and whether a cell state is carried). The
-recurrent weights live in a ``nn.GRU``/``nn.LSTM`` module so that CUDA runs cuDNN on them, while the
-CPU runs the fused layers of ``model.recurrent`` on the very same parameters.
+GRU and LSTM differ only by ``cell``, looked up in ``model.cells`` (an unknown name is an error listing
+the known ones, never a fall-back to another cell). The recurrent weights live in the cell's
+``nn.GRU``/``nn.LSTM`` module so that CUDA runs cuDNN on them, while the CPU runs the cell's fused
+layer (``model.recurrent``) on the very same parameters.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .cells import cell_of
 from .config import TrainConfig
-from .recurrent import gru_layer, lstm_layer
 
 __all__ = ["StockRNN", "build_network"]
 
@@ -21,6 +22,7 @@ class StockRNN(nn.Module):
     def __init__(self, n_features: int, cell: str = "gru", hidden_dim: int = 64, num_layers: int = 2,
                  dropout: float = 0.0, layer_norm: bool = True, conv_channels: int = 0) -> None:
         super().__init__()
+        self._cell = cell_of(cell)
         self.cell = cell
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
@@ -32,9 +34,7 @@ class StockRNN(nn.Module):
         self.conv = (nn.Conv1d(n_features, conv_channels, kernel_size=3, padding=1)
                      if conv_channels > 0 else None)
         rnn_in = conv_channels if conv_channels > 0 else n_features
-        rnn_cls = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
-        self.rnn = rnn_cls(rnn_in, hidden_dim, num_layers=num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = self._cell.build(rnn_in, hidden_dim, num_layers, dropout)
         self.norm = nn.LayerNorm(hidden_dim) if layer_norm else nn.Identity()
         self.head = nn.Linear(hidden_dim, 1)
         self.reset_parameters()
@@ -60,10 +60,7 @@ class StockRNN(nn.Module):
         for k in range(self.num_layers):
             w = [getattr(self.rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             top = k == self.num_layers - 1  # only its last state is used: its backward skips L-1 zero adds
-            if self.cell == "gru":
-                seq = gru_layer(seq, h0, *w, last_only=top)  # [L, B, I] -> [L, B, H] ([B, H] on top)
-            else:
-                seq = lstm_layer(seq, h0, h0, *w, last_only=top)  # [L, B, I] -> [L, B, H] ([B, H] on top)
+            seq = self._cell.fused_layer(seq, h0, *w, last_only=top)  # [L, B, I] -> [L, B, H] ([B, H] on top)
             if not top and self.dropout > 0:
                 seq = nn.functional.dropout(seq, self.dropout, self.training)
         return seq  # [B, H]: the top layer's last hidden state

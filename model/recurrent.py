@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["gru_layer", "lstm_layer", "GATES", "CHUNK"]
+__all__ = ["gru_layer", "lstm_layer", "CHUNK"]
 
-GATES = {"gru": 3, "lstm": 4}
 CHUNK = 4  # time steps per input-projection matmul (measured: 1-4 equal, 8 and all-60 ~5-10 % slower)
 
 

@@ -39,6 +39,7 @@ from data_prep.pipeline import PrepResult
 from model.metric_names import METRICS
 
 from .optuna_adapter import ARTIFACTS_ATTR_PREFIX, read_note, storage_of, study_id_of, trial_id_of, write_note
+from .registry import PrunerConfig, SamplerConfig, shown_settings
 from .retry import with_retries
 from .study_config import StudyConfig
 from .trials import compute_spent, count_words, state_counts
@@ -55,14 +56,6 @@ STORY_ATTR = "stocktune:story"
 BEST_CHECKPOINT_ATTR = "stocktune:best_checkpoint"
 # the metrics a trial's note shows, in this order (labels and formats from model.metrics)
 TRIAL_METRICS: tuple[str, ...] = tuple(METRICS)
-
-# the pruner settings that matter for each pruner (the others are defaults it ignores)
-_PRUNER_KEYS = {
-    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps"),
-    "successive_halving": ("min_resource", "reduction_factor", "n_startup_trials"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
-    "none": (),
-}
 
 _NAMESPACE = uuid.UUID("7b0c3c8e-4f1e-4a57-9a57-5d1c8f0e6a11")
 
@@ -219,8 +212,8 @@ def study_note(cfg: StudyConfig, prep: PrepResult, study_name: str | None = None
     else:
         lines.append("(none)")
     lines += ["", "## Sampler and pruner", "",
-              f"- **sampler**: {_fmt_component(asdict(cfg.sampler))}",
-              f"- **pruner**: {_fmt_component(asdict(cfg.pruner), _PRUNER_KEYS)}",
+              f"- **sampler**: {_fmt_component(cfg.sampler)}",
+              f"- **pruner**: {_fmt_component(cfg.pruner)}",
               f"- **budget**: {cfg.n_trials} trials"]
     fixed = ", ".join(f"{k}={v}" for k, v in cfg.train.items() if k not in cfg.search)
     if fixed:
@@ -358,13 +351,10 @@ def _fmt_space(spec: Any) -> str:
     return f"[{low}, {high}]" + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _fmt_component(m: dict[str, Any], relevant: Mapping[str, tuple[str, ...]] | None = None) -> str:
-    """A [sampler]/[pruner] table: its name and the settings that matter for it."""
-    kind = m.pop("name")
-    if relevant is not None and kind in relevant:
-        m = {k: v for k, v in m.items() if k in relevant[kind]}
-    rest = ", ".join(f"{k}={v}" for k, v in m.items() if v is not None)
-    return f"`{kind}`" + (f" ({rest})" if rest else "")
+def _fmt_component(config: SamplerConfig | PrunerConfig) -> str:
+    """A [sampler]/[pruner] table: its name and the settings that kind reads (tuner/registry.py)."""
+    rest = ", ".join(f"{k}={v}" for k, v in shown_settings(config).items())
+    return f"`{config.name}`" + (f" ({rest})" if rest else "")
 
 
 def _fmt_float(value: Any, fmt: str) -> str:

@@ -13,7 +13,7 @@ import optuna
 from common.errors import InputError
 
 from .defaults_arm import DEFAULTS_ATTR, defaults_number
-from .optuna_adapter import storage_of, study_id_of
+from .optuna_adapter import OwnTrialsCache, storage_of, study_id_of
 from .retry import with_retries
 from .space import default_params
 from .storage import open_storage
@@ -34,8 +34,9 @@ def load_or_create_study(cfg: StudyConfig, with_heartbeat: bool = True, sampler:
     tuner/defaults_arm.py) before anything else; one that finds the study created but still empty waits
     (up to ``wait`` s) for that, so no worker samples a trial 0 of its own. False for the confirmation
     study, whose queue is its own."""
-    storage = open_storage(cfg.storage, cfg.heartbeat.interval if with_heartbeat else None,
-                           cfg.heartbeat.grace_period if with_heartbeat else None)
+    # the cache serves this process's running trials from memory (a worker's storage time, P5)
+    storage = OwnTrialsCache(open_storage(cfg.storage, cfg.heartbeat.interval if with_heartbeat else None,
+                                          cfg.heartbeat.grace_period if with_heartbeat else None))
     sampler = sampler if sampler is not None else make_sampler(cfg)
     pruner = pruner if pruner is not None else make_pruner(cfg)
 

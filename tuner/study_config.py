@@ -21,63 +21,16 @@ from model.config import TrainConfig
 from model.metric_names import OBJECTIVES as METRICS
 from model.run_file import DataSpec, parse_data, read_toml
 
+from .registry import PRUNERS, SAMPLERS, PrunerConfig, SamplerConfig, check_given_settings
 from .space import Dimension, parse_search
 from .urls import mask_url, validate_storage_url
 
 __all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig", "ConfirmConfig",
            "load_study_config", "SAMPLERS", "PRUNERS", "METRICS"]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("median", "successive_halving", "hyperband", "none")
-
 _TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description",
              "data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
 _TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    """[sampler]: TPE (multivariate, constant_liar so parallel workers do not sample the same point)."""
-
-    name: str = "tpe"
-    seed: int | None = 42
-    n_startup_trials: int = 10
-    multivariate: bool = True
-    constant_liar: bool = True
-
-    def __post_init__(self) -> None:
-        check(self.name in SAMPLERS, f"name must be one of {SAMPLERS}, but got name={self.name!r}.")
-        check(self.n_startup_trials >= 0,
-              f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
-
-
-@dataclass(frozen=True)
-class PrunerConfig:
-    """[pruner]: successive halving by default (bench/study.py: with early stopping it trains about 0.4 of
-    the epochs of no pruning, the cheapest of the strategies measured); epochs are the pruning steps."""
-
-    name: str = "successive_halving"
-    n_startup_trials: int | None = None  # median, successive_halving: COMPLETE trials before any pruning
-                                         # (None: 5 for median, 0 for successive_halving)
-    n_warmup_steps: int = 2  # median: epochs before a trial can be pruned
-    interval_steps: int = 1
-    min_resource: int | None = None  # successive_halving: None = a tenth of the steps; hyperband: None = 1
-    reduction_factor: int = 3
-    max_resource: int | None = None  # hyperband: None = [train].epochs
-
-    def __post_init__(self) -> None:
-        check(self.name in PRUNERS, f"name must be one of {PRUNERS}, but got name={self.name!r}.")
-        check(self.n_startup_trials is None or self.n_startup_trials >= 0,
-              f"n_startup_trials must be >= 0, but got n_startup_trials={self.n_startup_trials}.")
-        if self.n_startup_trials is None:
-            object.__setattr__(self, "n_startup_trials", 5 if self.name == "median" else 0)
-        check(self.n_warmup_steps >= 0, f"n_warmup_steps must be >= 0, but got n_warmup_steps={self.n_warmup_steps}.")
-        check(self.interval_steps >= 1, f"interval_steps must be >= 1, but got interval_steps={self.interval_steps}.")
-        check(self.min_resource is None or self.min_resource >= 1,
-              f"min_resource must be >= 1, but got min_resource={self.min_resource}.")
-        check(self.reduction_factor >= 2, f"reduction_factor must be >= 2, but got reduction_factor={self.reduction_factor}.")
-        check(self.max_resource is None or self.max_resource >= 1,
-              f"max_resource must be >= 1, but got max_resource={self.max_resource}.")
 
 
 @dataclass(frozen=True)
@@ -246,11 +199,17 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
     def sub(cls: type, key: str) -> Any:
         return from_mapping(cls, _table(doc, key, path), f"{path}, [{key}]")
 
+    def kind(cls: type, key: str) -> Any:
+        """[sampler]/[pruner]: a known name (tuner/registry.py), and only settings that kind reads."""
+        config = sub(cls, key)
+        check_given_settings(config, _table(doc, key, path), f"{path}, [{key}]")
+        return config
+
     return StudyConfig(
         name=name, storage=storage_url, artifacts=artifacts_path, n_trials=n,
         timeout=None if t is None else float(t), direction=direction, metric=metric, data=data,
-        train=dict(train_table), search=search, sampler=sub(SamplerConfig, "sampler"),
-        pruner=sub(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
+        train=dict(train_table), search=search, sampler=kind(SamplerConfig, "sampler"),
+        pruner=kind(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
         worker=sub(WorkerConfig, "worker"), validation=sub(FoldConfig, "validation"),
         confirm=sub(ConfirmConfig, "confirm") if "confirm" in doc else None, path=path, description=description,
     )

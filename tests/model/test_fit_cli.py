@@ -70,7 +70,8 @@ def test_fit_final_refits_on_train_and_val_for_best_epoch_epochs(tmp_path, cache
     assert meta["cache_key"] == extra["cache_key"] and meta["look_back"] == 20
 
 
-@pytest.mark.parametrize("extra, key", [("hiden_dim = 4", "hiden_dim"), ("dropout = 1.5", "dropout")])
+@pytest.mark.parametrize("extra, key", [("hiden_dim = 4", "hiden_dim"), ("dropout = 1.5", "dropout"),
+                                        ('cell = "rnn"', "cell must be one of ['gru', 'lstm'], but got cell='rnn'")])
 def test_a_bad_key_exits_2_naming_it_and_writes_nothing(tmp_path, cache, extra, key):
     (tmp_path / "bad.toml").write_text(RUN.format(extra=extra))
     p = fit("--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "m"), cache=cache)

@@ -7,11 +7,14 @@ import pytest
 import torch
 from _harness import tiny_cfg
 
+from common.errors import InputError
+from model.cells import CELLS
+from model.config import TrainConfig
 from model.network import StockRNN, build_network
 from model.recurrent import gru_layer, lstm_layer
 
 VARIANTS = [dict(cell=c, layer_norm=n, conv_channels=k)
-            for c, n, k in itertools.product(("gru", "lstm"), (True, False), (0, 6))]
+            for c, n, k in itertools.product(CELLS, (True, False), (0, 6))]
 
 
 def _ids(v: dict) -> str:
@@ -41,6 +44,19 @@ def test_output_shape_range_and_gradients(variant, impl):
         assert net(x[:3]).shape == (3,)
 
 
+def test_an_unknown_cell_is_an_error_listing_the_known_cells_not_another_cell():
+    """Before the cell registry, StockRNN ran an LSTM for any name but "gru" on the CPU path."""
+    for make in (lambda: StockRNN(5, "rnn"), lambda: TrainConfig(cell="rnn")):
+        with pytest.raises(InputError, match=r"cell must be one of \['gru', 'lstm'\], but got cell='rnn'"):
+            make()
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_every_cell_module_has_its_declared_gates(cell):
+    net = StockRNN(5, cell, hidden_dim=4, num_layers=1)
+    assert net.rnn.weight_ih_l0.shape == (CELLS[cell].gates * 4, 5)  # [G*H, I]
+
+
 def test_weights_are_xavier_initialized_and_biases_zero():
     torch.manual_seed(0)
     net = StockRNN(24, "gru", hidden_dim=64, num_layers=2)
@@ -50,7 +66,7 @@ def test_weights_are_xavier_initialized_and_biases_zero():
     assert torch.count_nonzero(net.rnn.bias_ih_l0) == 0 and torch.count_nonzero(net.head.bias) == 0
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_fused_layers_match_torch_modules_in_value_and_gradient(cell):
     """Same weights -> the fused CPU path equals nn.GRU / nn.LSTM (float64: to rounding)."""
     torch.manual_seed(1)
@@ -68,7 +84,7 @@ def test_fused_layers_match_torch_modules_in_value_and_gradient(cell):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_fused_layers_match_in_float32_on_a_long_window(cell):
     torch.manual_seed(2)
     net = StockRNN(24, cell, hidden_dim=32, num_layers=2)

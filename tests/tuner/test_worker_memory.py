@@ -56,7 +56,7 @@ def _worker_peak(study: Path, cache: Path, log: Path) -> float:
     finally:
         reap(p)
     assert p.returncode == 0, log.read_text()
-    assert "1 complete, 0 pruned, 0 failed" in log.read_text(), log.read_text()
+    assert "1 complete, 0 pruned, 0 interrupted, 0 failed" in log.read_text(), log.read_text()
     return peak
 
 

@@ -52,6 +52,18 @@ def _stop_and_wait(proc, log, *signums, timeout=120):
         raise AssertionError(f"did not end after {signums}:\n{_log(log)[-4000:]}") from None
 
 
+def _stopped(tmp_path, cache, name, args, until, what, signum, timeout=240):
+    """Start `stocktune NAME ARGS`, wait until ``until()``, send ``signum``; (exit code, the log's text)."""
+    log = tmp_path / f"{name}.log"
+    p = start(name, *args, cwd=tmp_path, env=env(cache), log=log)
+    try:
+        wait_for(until, timeout, what, every=0.2)
+        rc = _stop_and_wait(p, log, signum)
+    finally:
+        reap(p)
+    return rc, _log(log)
+
+
 def _assert_requeued(trials):
     """Nothing RUNNING; the interrupted trial FAIL with the stop as its reason and a WAITING copy."""
     assert not [t for t in trials if t.state == TrialState.RUNNING]
@@ -87,14 +99,8 @@ def test_tune_stopped_while_preparing_the_data_exits_130_and_starts_no_search(tm
 
 def test_tune_stopped_during_the_search_exits_130_without_confirming(tmp_path, tuner_cache):
     path = _study(tmp_path, "search", confirm={"top_k": 1, "seeds": 1})
-    log = tmp_path / "tune.log"
-    p = start("tune", str(path), "--n-trials", "1", "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=log)
-    try:
-        wait_for(lambda: _reported(path) >= 1, 240, "the trial to report an epoch", every=0.2)
-        rc = _stop_and_wait(p, log, signal.SIGINT)
-    finally:
-        reap(p)
-    text = _log(log)
+    rc, text = _stopped(tmp_path, tuner_cache, "tune", (str(path), "--n-trials", "1", "--threads", "1"),
+                        lambda: _reported(path) >= 1, "the trial to report an epoch", signal.SIGINT)
     assert rc == 130, text[-3000:]
     assert "confirming the top" not in text and not _trials(path, ".confirm")  # no next phase
     _assert_requeued(_trials(path))
@@ -105,14 +111,9 @@ def test_tune_stopped_during_the_search_exits_130_without_confirming(tmp_path, t
 
 def test_tune_stopped_during_the_confirmation_exits_143(tmp_path, tuner_cache):
     path = _study(tmp_path, "conf", confirm={"top_k": 1, "seeds": 1})
-    log = tmp_path / "tune.log"
-    p = start("tune", str(path), "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=log)
-    try:
-        wait_for(lambda: _reported(path, ".confirm") >= 1, 400, "a confirmation run to report an epoch", every=0.2)
-        rc = _stop_and_wait(p, log, signal.SIGTERM)
-    finally:
-        reap(p)
-    text = _log(log)
+    rc, text = _stopped(tmp_path, tuner_cache, "tune", (str(path), "--threads", "1"),
+                        lambda: _reported(path, ".confirm") >= 1, "a confirmation run to report an epoch",
+                        signal.SIGTERM, timeout=400)
     assert rc == 143, text[-3000:]
     _assert_requeued(_trials(path, ".confirm"))
     assert "confirmed ranking" not in text and "best: trial" not in text  # it ended there: no status after it
@@ -145,30 +146,17 @@ def test_confirm_and_worker_exit_143_on_sigterm_and_say_how_to_resume(tmp_path, 
     path = _study(tmp_path, "cw", n_trials=1)
     monkeypatch.setenv("STOCKTUNE_CACHE", str(tuner_cache))
     run_worker(load_study_config(path), stop=StopFlag(), worker_index=0)  # one complete trial to confirm
-    log = tmp_path / "confirm.log"
-    c = start("confirm", str(path), "--top-k", "1", "--seeds", "1", "--threads", "1", cwd=tmp_path,
-              env=env(tuner_cache), log=log)
-    try:
-        wait_for(lambda: _reported(path, ".confirm") >= 1, 240, "the confirmation run to report an epoch", every=0.2)
-        rc = _stop_and_wait(c, log, signal.SIGTERM)
-    finally:
-        reap(c)
-    text = _log(log)
+    rc, text = _stopped(tmp_path, tuner_cache, "confirm", (str(path), "--top-k", "1", "--seeds", "1", "--threads", "1"),
+                        lambda: _reported(path, ".confirm") >= 1, "the confirmation run to report an epoch",
+                        signal.SIGTERM)
     assert rc == 143, text[-3000:]
     _assert_requeued(_trials(path, ".confirm"))
     _assert_stop_lines(text, "SIGTERM", "during the confirmation",
                        f"stocktune confirm {path} --threads 1 --top-k 1 --seeds 1")
 
-    log = tmp_path / "worker.log"
-    w = start("worker", str(path), "--n-trials", "2", "--threads", "1", cwd=tmp_path, env=env(tuner_cache), log=log)
-    try:
-        wait_for(lambda: len(_trials(path)) >= 2 and _reported(path) >= 1 and
-                 max(_trials(path)[1].intermediate_values, default=0) >= 1, 240, "trial 1 to report an epoch",
-                 every=0.2)
-        rc = _stop_and_wait(w, log, signal.SIGTERM)
-    finally:
-        reap(w)
-    text = _log(log)
+    rc, text = _stopped(tmp_path, tuner_cache, "worker", (str(path), "--n-trials", "2", "--threads", "1"),
+                        lambda: len(_trials(path)) >= 2 and max(_trials(path)[1].intermediate_values, default=0) >= 1,
+                        "trial 1 to report an epoch", signal.SIGTERM)
     assert rc == 143, text[-3000:]
     assert "worker done: 0 complete, 0 pruned, 1 interrupted, 0 failed" in text
     _assert_requeued(_trials(path))

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -284,7 +286,28 @@ def _tickers(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[lis
             out = lut[codes]
         else:
             out[_positions(starts, idx)] = lut[codes]
-    return all_names, out.astype(np.int32)
+    return all_names, out.astype(np.int32, copy=False)
+
+
+def _run_all(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """The jobs' results in order, run on the prep threads (the column conversions are Arrow and numpy
+    calls that release the GIL); the first failing job in list order raises, as if run one by one."""
+    workers = min(prep_threads(), len(jobs))
+    if workers <= 1:
+        return [job() for job in jobs]
+
+    def guarded(job: Callable[[], Any]) -> tuple[bool, Any]:
+        try:
+            return True, job()
+        except InputError as e:
+            return False, e
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
+        done = list(pool.map(guarded, jobs))
+    error = next((e for ok, e in done if not ok), None)
+    if error is not None:
+        raise error
+    return [r for _, r in done]
 
 
 def read_files(paths: list[Path], names: list[str], decimal: str | None = None, date_format: str | None = None,
@@ -335,9 +358,11 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
     origin = Origin(starts, list(names), [p.header_line for p in parts], np.concatenate(rows),
                     [p.columns for p in parts], line_maps)
     del rows
-    cols = {c: _numbers(parts, starts, origin, c, decimal) for c in NUMERIC}
-    date, tod = _dates(parts, starts, origin, date_format, [] if notes is None else notes)
-    tickers, codes = _tickers(parts, starts, origin)
+    jobs: list[Callable[[], Any]] = [partial(_numbers, parts, starts, origin, c, decimal) for c in NUMERIC]
+    jobs += [partial(_dates, parts, starts, origin, date_format, [] if notes is None else notes),
+             partial(_tickers, parts, starts, origin)]
+    *numbers, (date, tod), (tickers, codes) = _run_all(jobs)
+    cols = dict(zip(NUMERIC, numbers))
     del parts  # the Arrow tables: only the numpy columns stay ...
     pa.default_memory_pool().release_unused()  # ... and the pool gives their memory back (else ~0.6 GB stays resident)
     extra = {k: cols[k] for k in ("adj_close", "adj_factor") if cols[k] is not None}

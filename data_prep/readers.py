@@ -363,6 +363,7 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
              partial(_tickers, parts, starts, origin)]
     *numbers, (date, tod), (tickers, codes) = _run_all(jobs)
     cols = dict(zip(NUMERIC, numbers))
+    del jobs, numbers  # the jobs hold the Arrow tables too: all must go before the pool is released below
     del parts  # the Arrow tables: only the numpy columns stay ...
     pa.default_memory_pool().release_unused()  # ... and the pool gives their memory back (else ~0.6 GB stays resident)
     extra = {k: cols[k] for k in ("adj_close", "adj_factor") if cols[k] is not None}

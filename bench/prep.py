@@ -277,6 +277,9 @@ def files_main(args: argparse.Namespace) -> None:
                    **write_files(root, args.tickers, args.days, args.seed)}
         if args.only:
             sources = {k: v for k, v in sources.items() if any(o in k for o in args.only)}
+            if not sources:
+                raise SystemExit(f"--only {args.only}: no source matches; the sources are: generated (synthetic:), "
+                                 f"csv directory, long parquet, parquet directory")
         plan = [(name, src, None) for name, src in sources.items()]
         if args.baseline_root:  # the same files through another checkout's code (e.g. before this work)
             plan += [(f"{name} [baseline]", src, args.baseline_root) for name, src in sources.items()]

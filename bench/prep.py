@@ -21,7 +21,9 @@ directory of per-ticker CSVs, one long Parquet file, a directory of per-ticker P
 prepared by `stocktune prep --data SOURCE` in a fresh process with a cold (empty) dataset cache,
 next to `stocktune prep --data synthetic:...` (the generated market) in the same run. It prints
 wall time, the parse time (report.json's ``load`` stage; ``key`` is the hashing of the files),
-the child's peak RSS (``os.wait4``) and the load average around each run.
+the child's peak RSS (``os.wait4``) and the load average around each run, then the CPU seconds of
+each stage (report.json's ``cpu_s``) and of the whole process: on a shared machine CPU time says
+what the code costs when wall time mostly says what the other jobs did.
 
     python bench/prep.py                       # full scale, 3 runs each
     python bench/prep.py --tickers 200 --days 1500 --runs 1   # quick
@@ -30,6 +32,7 @@ the child's peak RSS (``os.wait4``) and the load average around each run.
     python bench/prep.py --files --quick       # files: 300 x 1,500, 1 run each
     python bench/prep.py --files --keep /tmp/market   # write the files once, reuse them next time
     python bench/prep.py --files --baseline-root /tmp/before --baseline-runs 1   # + an older checkout
+    python bench/prep.py --files --keep /tmp/market --only "parquet directory"   # one source only
 """
 from __future__ import annotations
 
@@ -254,8 +257,10 @@ def run_cli(source: str, cache: Path, timeout: int, root: str | None = None) -> 
 
     report = read_report(next(cache.glob("*/report.json")).parent)
     shutil.rmtree(cache, ignore_errors=True)
+    cpu = dict(report.cpu_s or {})  # absent in reports of old checkouts
     return {"wall": wall, "key": report.timings_s["key"], "load": report.timings_s["load"],
             "rest": sum(v for k, v in report.timings_s.items() if k not in ("key", "load")),
+            "cpu": cpu, "cpu_total": usage.ru_utime + usage.ru_stime,  # the whole process: start and imports too
             "rss_mb": usage.ru_maxrss / 1024, "rows": report.n_rows, "load_avg": (load0, os.getloadavg()[0])}
 
 
@@ -270,6 +275,11 @@ def files_main(args: argparse.Namespace) -> None:
     try:
         sources = {"generated (synthetic:)": f"synthetic:tickers={args.tickers},days={args.days},seed={args.seed}",
                    **write_files(root, args.tickers, args.days, args.seed)}
+        if args.only:
+            sources = {k: v for k, v in sources.items() if any(o in k for o in args.only)}
+            if not sources:
+                raise SystemExit(f"--only {args.only}: no source matches; the sources are: generated (synthetic:), "
+                                 f"csv directory, long parquet, parquet directory")
         plan = [(name, src, None) for name, src in sources.items()]
         if args.baseline_root:  # the same files through another checkout's code (e.g. before this work)
             plan += [(f"{name} [baseline]", src, args.baseline_root) for name, src in sources.items()]
@@ -297,6 +307,14 @@ def files_main(args: argparse.Namespace) -> None:
                   f"{med([r['rss_mb'] for r in rs]):12,.0f}   [{walls(rs)}]")
         loads = [x for rs in results.values() for r in rs for x in r["load_avg"]]
         print(f"load average during the runs: {min(loads):.2f} .. {max(loads):.2f} (2 cores shared: expect drift)")
+        # CPU seconds: what the code costs, much less sensitive than wall time to other jobs on the machine
+        stages = list(dict.fromkeys(k for rs in results.values() for r in rs for k in r["cpu"]))
+        print("\nCPU s per stage (report.json cpu_s, all threads; median): process = the whole `stocktune prep`")
+        print(f"{'source':<36} " + " ".join(f"{k[:8]:>8}" for k in stages) + f" {'process':>8}")
+        for name, rs in results.items():
+            cells = [f"{med([r['cpu'][k] for r in rs]):8.2f}" if all(k in r["cpu"] for r in rs) else f"{'-':>8}"
+                     for k in stages]
+            print(f"{name:<36} " + " ".join(cells) + f" {med([r['cpu_total'] for r in rs]):8.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -313,6 +331,8 @@ def main() -> None:
     ap.add_argument("--files", action="store_true", help="prep the market from files through `stocktune prep`")
     ap.add_argument("--quick", action="store_true", help="with --files: 300 tickers x 1,500 days, 1 run")
     ap.add_argument("--keep", metavar="DIR", help="with --files: write the files here once and reuse them")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="with --files: only the sources whose name contains NAME (e.g. 'parquet directory'); repeatable")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)

@@ -153,7 +153,7 @@ def detect_splits(panel: Panel) -> pd.DataFrame:
     s = np.maximum(np.fmax(gap_scale[t], 1.25 * gap_local), 0.005)
     z_open = e_open / (2.0 * s)
     # a news crash trades many times its usual volume on the day itself; a split changes it by ~r
-    spike = np.where(trading[cand], vol[cand], np.nan) - v_before - v_hi - 1.0
+    spike = np.where(trading[cand], vol, np.nan) - v_before - v_hi - 1.0
     z_vol = v_out / 0.6 + np.where(np.isnan(spike), 0.0, np.maximum(spike, 0.0)) / 0.5
     score = z_open**2 + z_vol**2
     ok = (score <= 4.0) & keeps_scale & (e_close < 0.36) & (np.abs(x_open[cand]) > _MIN_JUMP)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,7 @@ __all__ = ["SUPPORTED_EXTENSIONS", "Part", "read_files", "read_csv_precise", "pa
 
 SUPPORTED_EXTENSIONS = DATA_SUFFIXES
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_IN_MEMORY = 64 << 20  # CSV files up to this size are read into memory once (larger ones are streamed by pyarrow)
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError)
 
 
@@ -109,11 +112,17 @@ def read_csv_precise(path: Path | bytes, name: str, d: Dialect, cols: dict[str, 
                      else pa.array([""] * len(df), pa.string()) for canon, pos in cols.items()})
 
 
-def _read_csv(path: Path, name: str, decimal: str | None, threads: bool, kind: str) -> Part:
+def _read_csv(path: Path, name: str, decimal: str | None, threads: bool, kind: str, size: int) -> Part:
     # gzip / UTF-16 (and a '.gz' name on plain text): decoded in memory, read like any other text
-    # (and a name that is not UTF-8, which pyarrow cannot open by name)
-    src: Path | bytes = csv_bytes(path, name) if kind == "memory" or path.name.lower().endswith(".gz") else \
-        path if valid_name(path) else path.read_bytes()
+    # (and a name that is not UTF-8, which pyarrow cannot open by name). A file of up to _IN_MEMORY
+    # bytes (a per-ticker file) is read once into memory too: the dialect sniff, the quote scan and
+    # pyarrow then share its bytes instead of opening and reading the file three times.
+    if kind == "memory" or path.name.lower().endswith(".gz"):
+        src: Path | bytes = csv_bytes(path, name)
+    elif not valid_name(path) or size <= _IN_MEMORY:
+        src = path.read_bytes()
+    else:
+        src = path
     d = sniff(src, name)
     cols = map_columns(d.columns, d.where_header(name))
     _check_required(cols, d.columns, name)
@@ -145,7 +154,8 @@ def _read_parquet(path: Path, name: str, threads: bool) -> Part:
 def _read_one(path: Path, name: str, decimal: str | None, threads: bool) -> Part:
     """One file, read as what its first bytes say it is (``filekind``); its name only gates what is tried."""
     try:
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise InputError(f"{name}: the file is empty; it needs a header line and at least one data row.")
         kind = kind_of(path, name)  # refuses workbooks, archives, other compressions, binary data
         if kind == "parquet" or path.suffix.lower() in (".parquet", ".pq"):
@@ -153,7 +163,7 @@ def _read_one(path: Path, name: str, decimal: str | None, threads: bool) -> Part
         if not is_data_name(path.name):
             raise InputError(f"{name}: unsupported file type {path.suffix.lower() or '(no extension)'!r}; "
                              f"use CSV (.csv, or gzipped .csv.gz) or Parquet (.parquet).")
-        return _read_csv(path, name, decimal, threads, kind)
+        return _read_csv(path, name, decimal, threads, kind, size)
     except OSError as e:  # unreadable: permissions, a file that vanished, an I/O error
         raise InputError(f"{name}: cannot read the file ({e.strerror or e}); check that it exists and that you "
                          f"may read it.") from None
@@ -276,7 +286,28 @@ def _tickers(parts: list[Part], starts: np.ndarray, origin: Origin) -> tuple[lis
             out = lut[codes]
         else:
             out[_positions(starts, idx)] = lut[codes]
-    return all_names, out.astype(np.int32)
+    return all_names, out.astype(np.int32, copy=False)
+
+
+def _run_all(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """The jobs' results in order, run on the prep threads (the column conversions are Arrow and numpy
+    calls that release the GIL); the first failing job in list order raises, as if run one by one."""
+    workers = min(prep_threads(), len(jobs))
+    if workers <= 1:
+        return [job() for job in jobs]
+
+    def guarded(job: Callable[[], Any]) -> tuple[bool, Any]:
+        try:
+            return True, job()
+        except InputError as e:
+            return False, e
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="parse") as pool:
+        done = list(pool.map(guarded, jobs))
+    error = next((e for ok, e in done if not ok), None)
+    if error is not None:
+        raise error
+    return [r for _, r in done]
 
 
 def read_files(paths: list[Path], names: list[str], decimal: str | None = None, date_format: str | None = None,
@@ -327,9 +358,12 @@ def panel_from_parts(got: list[Part], names: list[str], decimal: str | None = No
     origin = Origin(starts, list(names), [p.header_line for p in parts], np.concatenate(rows),
                     [p.columns for p in parts], line_maps)
     del rows
-    cols = {c: _numbers(parts, starts, origin, c, decimal) for c in NUMERIC}
-    date, tod = _dates(parts, starts, origin, date_format, [] if notes is None else notes)
-    tickers, codes = _tickers(parts, starts, origin)
+    jobs: list[Callable[[], Any]] = [partial(_numbers, parts, starts, origin, c, decimal) for c in NUMERIC]
+    jobs += [partial(_dates, parts, starts, origin, date_format, [] if notes is None else notes),
+             partial(_tickers, parts, starts, origin)]
+    *numbers, (date, tod), (tickers, codes) = _run_all(jobs)
+    cols = dict(zip(NUMERIC, numbers))
+    del jobs, numbers  # the jobs hold the Arrow tables too: all must go before the pool is released below
     del parts  # the Arrow tables: only the numpy columns stay ...
     pa.default_memory_pool().release_unused()  # ... and the pool gives their memory back (else ~0.6 GB stays resident)
     extra = {k: cols[k] for k in ("adj_close", "adj_factor") if cols[k] is not None}

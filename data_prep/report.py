@@ -52,7 +52,7 @@ def per_ticker_volatility(daily_ret: np.ndarray, ticker: np.ndarray, ends: np.nd
 def _n_distinct_days(dates: np.ndarray) -> int:
     if dates.size == 0:
         return 0
-    d = dates.astype("datetime64[D]").astype(np.int64)
+    d = dates.astype("datetime64[D]", copy=False).view(np.int64)
     return int(np.count_nonzero(np.bincount(d - d.min())))
 
 

@@ -20,11 +20,13 @@ go to meta["target_transform"].
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from .config import PrepConfig
+from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .panel import Panel
 
 __all__ = ["forward_returns", "daily_volatility", "choose_method", "fit_target", "apply_target"]
@@ -69,7 +71,7 @@ def choose_method(panel: Panel, cfg: PrepConfig) -> str:
     """``auto`` -> cs_rank when the median date has at least cs_rank_min_tickers tickers, else ecdf."""
     if cfg.target != "auto":
         return cfg.target
-    d = panel.date.astype("datetime64[D]").astype(np.int64)
+    d = panel.date.astype("datetime64[D]", copy=False).view(np.int64)  # a view: no copies of 8M dates
     counts = np.bincount(d - d.min()) if d.size else np.zeros(0, np.int64)
     counts = counts[counts > 0]
     return "cs_rank" if counts.size and np.median(counts) >= cfg.cs_rank_min_tickers else "ecdf"
@@ -108,12 +110,7 @@ def _cs_rank(date: np.ndarray, ret: np.ndarray, ticker: np.ndarray | None = None
         del day, t
         grid = np.full(nd * nt, np.inf)  # missing sorts last
         grid[cell] = ret[ok]
-        order = np.argsort(grid.reshape(nd, nt), axis=1)
-        # each cell's share of its date, (rank + 0.5) / n, written over the grid at the sorted positions
-        share = grid.reshape(nd, nt)
-        np.put_along_axis(share, order, (np.arange(nt) + 0.5)[None, :], axis=1)
-        del order
-        share /= np.maximum(n, 1)[:, None]
+        _rank_rows(grid.reshape(nd, nt), np.maximum(n, 1))
         if isinstance(ok, slice):
             np.take(grid, cell, out=out)
         else:
@@ -128,6 +125,33 @@ def _cs_rank(date: np.ndarray, ret: np.ndarray, ticker: np.ndarray | None = None
     idx = np.arange(ret.size)[ok]
     out[idx[order]] = (np.arange(ds.size) - group_start + 0.5) / n[ds]
     return out
+
+
+_RANK_ROWS = 256  # dates per block: a block's grid and order (2 x 256 x tickers x 8 bytes) stay in cache
+
+
+def _rank_rows(share: np.ndarray, n: np.ndarray) -> None:
+    """Each row of the [date, ticker] grid (missing = +inf) replaced by its cells' (rank + 0.5) / n of the row.
+
+    Rows are independent: blocks of rows run on the prep threads (numpy's argsort and the scatter
+    release the GIL), and each row is sorted exactly as one whole-grid argsort would sort it.
+    """
+    ranks = (np.arange(share.shape[1]) + 0.5)[None, :]
+
+    def block(lo: int) -> None:
+        rows = share[lo:lo + _RANK_ROWS]
+        order = np.argsort(rows, axis=1)
+        np.put_along_axis(rows, order, ranks, axis=1)  # each cell's share of its date, at its sorted position
+        rows /= n[lo:lo + _RANK_ROWS, None]
+
+    starts = range(0, share.shape[0], _RANK_ROWS)
+    workers = min(prep_threads(), len(starts))
+    if workers <= 1:
+        for lo in starts:
+            block(lo)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="rank") as pool:
+        list(pool.map(block, starts))
 
 
 def _tie_draw(date: np.ndarray, ticker: np.ndarray | None, rows: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ __all__ = ["detect_unit_changes", "adjust_units", "MAX_POWER"]
 MAX_POWER = 6  # up to ×1,000,000 (a currency redenomination)
 _LOG10 = np.log(10.0)
 _MIN_JUMP = np.log(5.0)  # candidates: half a power of ten in log terms
+_PREFILTER = 4.9  # open / previous close beyond this (or below its inverse): a superset of the candidates
 _TOL = np.log(1.4)  # the open and close of the day at most this far from the exact power of ten
 _TOL_10 = np.log(1.15)  # ×10 / ÷10: the open must sit this close (a real move can reach ×10, rarely exactly)
 _VOLUME_UNCHANGED = np.log(3.0)  # median volume after / before within this factor
@@ -57,21 +58,23 @@ def detect_unit_changes(panel: Panel) -> list[dict]:
     if n < 2:
         return []
     starts = panel.starts
-    lc, lo_ = np.log(panel.close), np.log(panel.open)
+    lc = np.log(panel.close)
     trading = ~(panel.volume <= 0)  # NaN (no volume information) trades every day
-    same = np.zeros(n, dtype=bool)
-    same[1:] = panel.ticker[1:] == panel.ticker[:-1]
-    m_open = np.zeros(n)
-    m_close = np.zeros(n)
-    m_open[1:] = lo_[1:] - lc[:-1]  # log(open / previous close)
-    m_close[1:] = lc[1:] - lc[:-1]
-    cand = np.flatnonzero(same & trading & (np.abs(m_open) > _MIN_JUMP))
+    # one cheap pass: the rows whose open is beyond x4.9 or /4.9 of the previous close, a superset of the
+    # candidates (an overnight jump beyond x5 in log terms), which alone are then looked at in logs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = panel.open[1:] / panel.close[:-1]
+    near = np.flatnonzero((ratio > _PREFILTER) | (ratio < 1.0 / _PREFILTER)) + 1
+    del ratio
+    m_near = np.log(panel.open[near]) - lc[near - 1]  # log(open / previous close)
+    keep = (panel.ticker[near] == panel.ticker[near - 1]) & trading[near] & (np.abs(m_near) > _MIN_JUMP)
+    cand, m_open = near[keep], m_near[keep]
     if cand.size == 0:
         return []
-    k = np.clip(np.round(m_open[cand] / _LOG10), -MAX_POWER, MAX_POWER)
+    k = np.clip(np.round(m_open / _LOG10), -MAX_POWER, MAX_POWER)
     lf = k * _LOG10  # log factor: new scale / old scale
-    e_open = np.abs(m_open[cand] - lf)
-    e_close = np.abs(m_close[cand] - lf)
+    e_open = np.abs(m_open - lf)
+    e_close = np.abs(lc[cand] - lc[cand - 1] - lf)
     t = panel.ticker[cand]
     lo, hi = starts[t], starts[t + 1]
     later, earlier = levels_around(lc, trading, cand, lo, hi, _DAYS)
@@ -79,7 +82,7 @@ def detect_unit_changes(panel: Panel) -> list[dict]:
     persists = (np.abs(later - lf) < np.abs(later)) & (np.abs(earlier) < np.abs(earlier - lf))
     vol, v_before, dv = volume_shift(panel.volume, trading, cand, lo, hi, _VOLUME_DAYS)
     flat_volume = np.isnan(dv) | (np.abs(dv) < _VOLUME_UNCHANGED)
-    spike = np.where(np.isnan(v_before), 0.0, vol[cand] - v_before)  # the day's volume vs the usual
+    spike = np.where(np.isnan(v_before), 0.0, vol - v_before)  # the day's volume vs the usual
     ten = np.abs(k) == 1
     exact = np.where(ten, (e_open < _TOL_10) & ~(spike > np.log(4.0)), e_open < _TOL)
     ok = (k != 0) & exact & (e_close < _TOL) & persists & flat_volume

@@ -26,7 +26,7 @@ _PRICES = ("open", "high", "low", "close")
 
 def _weekday(date: np.ndarray) -> np.ndarray:
     """Monday 0 .. Sunday 6 (1970-01-01 was a Thursday)."""
-    return (date.astype("datetime64[D]").astype(np.int64) + 3) % 7
+    return (date.astype("datetime64[D]", copy=False).view(np.int64) + 3) % 7
 
 
 def weekend_rows(p: Panel) -> tuple[Panel, list[dict]]:

@@ -19,6 +19,8 @@ its shape (``YYYY-MM-DD``, ``YYYYMMDD``, ``YYYY/MM/DD``, ``YYYY.MM.DD``, ``NN/NN
 
 A time after the date (``09:30``, ``09:30:15``, ``09:30:15.5``) is kept as seconds since midnight.
 The decisions that were not obvious (day-first or month-first) come back as notes for the summary.
+``parse_dates`` is the readers' entry point (typed date/timestamp columns, integers YYYYMMDD, text);
+it builds on data_prep.parse's ``Origin`` and Arrow helpers, and parse never imports it back.
 """
 from __future__ import annotations
 
@@ -31,9 +33,11 @@ import pyarrow.compute as pc
 
 from common.errors import InputError
 
-from .parse import NULL_TOKENS, Origin, _np, _str
+from .parse import NULL_TOKENS, Origin, _as_text, _first, _np, _str
 
-__all__ = ["text_dates", "DateShape", "SHAPES"]
+__all__ = ["parse_dates", "text_dates", "DateShape", "SHAPES"]
+
+_OFFSET = r"^(.*\d:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"  # a time, then Z or +hh:mm
 
 _HINT = "write dates as YYYY-MM-DD"
 
@@ -267,3 +271,67 @@ def _bad_value(text: pa.ChunkedArray, raw: pa.ChunkedArray, origin: Origin, cano
                  f"(in Excel: format the column as yyyy-mm-dd before saving), or set date_format to "
                  f"{options} in [data] (or pass --date-format) to read it with years 69-99 as 19xx and "
                  f"00-68 as 20xx.")
+
+
+
+def _split_offsets(text: pa.ChunkedArray, origin: Origin, canon: str) -> pa.ChunkedArray:
+    """The local date and time of offset-aware timestamps (the offset dropped); mixing is an error."""
+    if not pc.any(pc.match_substring(text, ":")).as_py():
+        return text
+    aware = _np(pc.match_substring_regex(text, _OFFSET), False)
+    if not aware.any():
+        return text
+    given = _np(pc.not_equal(text, ""), False)
+    nseg = len(origin.starts) - 1
+    seg_rows = np.repeat(np.arange(nseg), np.diff(origin.starts))
+    n_aware = np.bincount(seg_rows, weights=aware, minlength=nseg)
+    n_naive = np.bincount(seg_rows, weights=given & ~aware, minlength=nseg)
+    mixed = np.flatnonzero((n_aware > 0) & (n_naive > 0))
+    if mixed.size:
+        k = int(mixed[0])
+        a, b = int(origin.starts[k]), int(origin.starts[k + 1])
+        seg_aware, seg_naive = aware[a:b], given[a:b] & ~aware[a:b]
+        first_is_aware = bool(seg_aware[np.flatnonzero(seg_aware | seg_naive)[0]])
+        # the minority kind is the odd one out; on a tie, the kind that differs from the first row
+        minority_aware = n_aware[k] < n_naive[k] or (n_aware[k] == n_naive[k] and not first_is_aware)
+        i = a + int(np.flatnonzero(seg_aware if minority_aware else seg_naive)[0])
+        j = a + int(np.flatnonzero(seg_naive if minority_aware else seg_aware)[0])
+        has = "has a UTC offset" if minority_aware else "has no UTC offset"
+        others = "have none" if minority_aware else "have one"
+        raise InputError(
+            f"{origin.where(i, canon)}: {_str(text, i)!r} {has}, but other dates in this column {others} (e.g. "
+            f"{_str(text, j)!r} at {origin.line(j)}); write every timestamp with its offset, or none.")
+    return pc.replace_substring_regex(text, _OFFSET, r"\1")
+
+
+def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str, date_format: str | None = None,
+                notes: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(datetime64[D] [n], seconds since local midnight int32 [n] or None when every value is a whole day).
+
+    Strings: one format per file column, decided from the whole column (``dates.text_dates``), or
+    ``date_format`` when given; integers are YYYYMMDD (KRX style); timestamps with a time zone keep
+    their local date and time. ``notes`` receives the day-first/month-first decisions.
+    """
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    t = values.type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            values = pc.local_timestamp(values)  # the exchange's wall-clock time, not UTC
+        secs = _np(pc.cast(values, pa.timestamp("s"), safe=False).cast(pa.int64()))
+        if values.null_count:
+            i = _first(_np(pc.is_null(values)))
+            raise InputError(f"{origin.where(i, canon)}: is empty; write dates as YYYY-MM-DD (or YYYYMMDD), or "
+                             f"delete that row.")
+    else:
+        raw = values if not pa.types.is_integer(t) else pc.cast(values, pa.string())
+        try:  # the common case, YYYY-MM-DD everywhere: one cast, no other look at the text
+            whole = pc.cast(raw, pa.date32())
+            if whole.null_count == 0:
+                return _np(whole.cast(pa.int32())).astype("datetime64[D]"), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        secs = text_dates(_split_offsets(_as_text(raw), origin, canon), origin, canon, raw, date_format, notes)
+    days = np.floor_divide(secs, 86400)
+    tod = (secs - days * 86400).astype(np.int32)
+    return days.astype("datetime64[D]"), (tod if tod.any() else None)

@@ -1,4 +1,4 @@
-"""Text -> values: one rule each for numbers, dates and tickers, shared by every reader.
+"""Text -> values: one rule each for numbers and tickers (dates: data_prep/dates.py), shared by every reader.
 
 The fast reader (pyarrow, many files at once) and the precise one (pandas, one file, for files
 pyarrow cannot read) hand their columns here as Arrow arrays, concatenated over files, together
@@ -26,12 +26,11 @@ import pyarrow.compute as pc
 
 from common.errors import InputError
 
-__all__ = ["Origin", "row_text", "parse_numbers", "parse_dates", "parse_tickers", "NULL_TOKENS"]
+__all__ = ["Origin", "row_text", "parse_numbers", "parse_tickers", "NULL_TOKENS"]
 
 # what pyarrow's and pandas' CSV readers both read as a missing value
 NULL_TOKENS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null")
-_OFFSET = r"^(.*\d:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"  # a time, then Z or +hh:mm
 _AMBIGUOUS = r"^[+-]?[1-9]\d{0,2},\d{3}$"  # 1,234: thousands grouping or a decimal comma
 _GROUPED = r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$"  # 1,234,567.5
 _DECIMAL = r"^[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+),\d*$"  # 99,92 or 1.234,56
@@ -231,70 +230,6 @@ def _bad_grouping(origin: Origin, canon: str, i: int, value: str, mark: str, dec
     other = "'.' may only separate thousands, as in 1.234,56" if mark == "," else \
         "',' may only separate thousands, as in 1,234,567.5"
     return f"{origin.where(i, canon)}: {value!r} is not a number ({how}, so {other}); fix or delete that row."
-
-
-def _split_offsets(text: pa.ChunkedArray, origin: Origin, canon: str) -> pa.ChunkedArray:
-    """The local date and time of offset-aware timestamps (the offset dropped); mixing is an error."""
-    if not pc.any(pc.match_substring(text, ":")).as_py():
-        return text
-    aware = _np(pc.match_substring_regex(text, _OFFSET), False)
-    if not aware.any():
-        return text
-    given = _np(pc.not_equal(text, ""), False)
-    nseg = len(origin.starts) - 1
-    seg_rows = np.repeat(np.arange(nseg), np.diff(origin.starts))
-    n_aware = np.bincount(seg_rows, weights=aware, minlength=nseg)
-    n_naive = np.bincount(seg_rows, weights=given & ~aware, minlength=nseg)
-    mixed = np.flatnonzero((n_aware > 0) & (n_naive > 0))
-    if mixed.size:
-        k = int(mixed[0])
-        a, b = int(origin.starts[k]), int(origin.starts[k + 1])
-        seg_aware, seg_naive = aware[a:b], given[a:b] & ~aware[a:b]
-        first_is_aware = bool(seg_aware[np.flatnonzero(seg_aware | seg_naive)[0]])
-        # the minority kind is the odd one out; on a tie, the kind that differs from the first row
-        minority_aware = n_aware[k] < n_naive[k] or (n_aware[k] == n_naive[k] and not first_is_aware)
-        i = a + int(np.flatnonzero(seg_aware if minority_aware else seg_naive)[0])
-        j = a + int(np.flatnonzero(seg_naive if minority_aware else seg_aware)[0])
-        has = "has a UTC offset" if minority_aware else "has no UTC offset"
-        others = "have none" if minority_aware else "have one"
-        raise InputError(
-            f"{origin.where(i, canon)}: {_str(text, i)!r} {has}, but other dates in this column {others} (e.g. "
-            f"{_str(text, j)!r} at {origin.line(j)}); write every timestamp with its offset, or none.")
-    return pc.replace_substring_regex(text, _OFFSET, r"\1")
-
-
-def parse_dates(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str, date_format: str | None = None,
-                notes: list[dict] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(datetime64[D] [n], seconds since local midnight int32 [n] or None when every value is a whole day).
-
-    Strings: one format per file column, decided from the whole column (``dates.text_dates``), or
-    ``date_format`` when given; integers are YYYYMMDD (KRX style); timestamps with a time zone keep
-    their local date and time. ``notes`` receives the day-first/month-first decisions.
-    """
-    if isinstance(values, pa.Array):
-        values = pa.chunked_array([values])
-    t = values.type
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        if pa.types.is_timestamp(t) and t.tz is not None:
-            values = pc.local_timestamp(values)  # the exchange's wall-clock time, not UTC
-        secs = _np(pc.cast(values, pa.timestamp("s"), safe=False).cast(pa.int64()))
-        if values.null_count:
-            i = _first(_np(pc.is_null(values)))
-            raise InputError(f"{origin.where(i, canon)}: is empty; write dates as YYYY-MM-DD (or YYYYMMDD), or "
-                             f"delete that row.")
-    else:
-        raw = values if not pa.types.is_integer(t) else pc.cast(values, pa.string())
-        try:  # the common case, YYYY-MM-DD everywhere: one cast, no other look at the text
-            whole = pc.cast(raw, pa.date32())
-            if whole.null_count == 0:
-                return _np(whole.cast(pa.int32())).astype("datetime64[D]"), None
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-        from .dates import text_dates  # here: dates builds on this module's Origin and helpers
-        secs = text_dates(_split_offsets(_as_text(raw), origin, canon), origin, canon, raw, date_format, notes)
-    days = np.floor_divide(secs, 86400)
-    tod = (secs - days * 86400).astype(np.int32)
-    return days.astype("datetime64[D]"), (tod if tod.any() else None)
 
 
 def parse_tickers(values: pa.Array | pa.ChunkedArray, origin: Origin, canon: str = "ticker") -> tuple[list[str], np.ndarray]:

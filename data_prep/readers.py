@@ -32,12 +32,13 @@ import pyarrow.parquet as pq
 from common.errors import InputError
 
 from .columns import NUMERIC, REQUIRED, map_columns, missing_column
+from .dates import parse_dates
 from .dialect import Dialect, sniff
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .filekind import DATA_SUFFIXES, csv_bytes, is_data_name, kind_of, ticker_stem, valid_name
 from .lines import editor_lines, record_line
 from .panel import Panel
-from .parse import Origin, parse_dates, parse_numbers, parse_tickers
+from .parse import Origin, parse_numbers, parse_tickers
 
 __all__ = ["SUPPORTED_EXTENSIONS", "Part", "read_files", "read_csv_precise", "panel_from_parts"]
 

@@ -31,12 +31,13 @@ import pyarrow as pa
 from common.errors import InputError
 
 from .columns import COLUMN_ALIASES, map_columns, norm
+from .dates import parse_dates
 from .dialect import Dialect
 from .features import _threads as prep_threads  # one rule for prep's thread count (STOCKTUNE_PREP_THREADS)
 from .filekind import shown
 from .folder import scan
 from .panel import Panel
-from .parse import Origin, parse_dates, parse_numbers, row_text
+from .parse import Origin, parse_numbers, row_text
 from .readers import SUPPORTED_EXTENSIONS, Part, panel_from_parts, read_csv_precise, read_files
 from .synthetic import GENERATOR_VERSION, generate
 

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from common.errors import InputError
-from data_prep.parse import Origin, parse_dates
+from data_prep.dates import parse_dates
+from data_prep.parse import Origin
 
 
 def _dates(values: list[str], date_format: str | None = None, files: int = 1) -> tuple[list[str], list[dict]]:

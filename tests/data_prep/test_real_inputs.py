@@ -13,7 +13,8 @@ from _files import CODES, bars, text, write_dir
 
 import data_prep.readers as readers
 from common.errors import InputError
-from data_prep.parse import Origin, parse_dates, parse_numbers
+from data_prep.dates import parse_dates
+from data_prep.parse import Origin, parse_numbers
 from data_prep.sources import load_source
 from data_prep.validate import validate
 from data_prep.windows import long_halt_rows

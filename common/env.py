@@ -24,7 +24,7 @@ __all__ = ["VARIABLES", "get", "expand", "child_environ", "cache_root", "unknown
 # name -> what it does; docs/environment.md is this table (markdown_table)
 VARIABLES: dict[str, str] = {
     "STOCKTUNE_CACHE": "root of the prepared-dataset cache (default: runs/cache under the current directory)",
-    "STOCKTUNE_PREP_THREADS": "threads for the feature computation of `prep` (default: all cores)",
+    "STOCKTUNE_PREP_THREADS": "threads of `prep`: hashing and reading files, parsing their columns, the feature blocks, the cross-sectional ranks (default: all cores)",
     "STOCKTUNE_WORKER_INDEX": "set by `launch` for each worker: offsets the sampler seed (seed + index)",
     "STOCKTUNE_WORKER_STORAGE": "set by `launch`: the --storage override for its workers, kept out of `ps`",
     "STOCKTUNE_STORAGE": "the storage URL, by convention: the bundled study files, compose and Kubernetes "

@@ -48,11 +48,6 @@ NAMES = ["trial3-seed10000", "trial3-seed10001", "trial7-seed10000"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("ensemble-cache")
-
-
-@pytest.fixture(scope="module")
 def ensemble_dir(tmp_path_factory, cache) -> Path:
     root = tmp_path_factory.mktemp("ensemble")
     (root / "ensemble.toml").write_text(ENSEMBLE)

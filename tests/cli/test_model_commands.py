@@ -42,11 +42,6 @@ def run_file(directory: Path, device: str = "cpu", threads: int | None = None) -
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cli-cache")
-
-
-@pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, cache) -> Path:
     """A final model of two tiny epochs, trained once for the module."""
     root = tmp_path_factory.mktemp("cli-model")

@@ -5,21 +5,32 @@ Markets (a new one per seed): (a) a planted XOR pattern of two lagged 20-day ret
 workable learning rate, so hyperparameters decide how much of it a model learns; its oracle (the
 generator's own drift) sets the test IC to aim for; (b) no signal at all (a GARCH random walk).
 
-Arms (``ARMS``), each ending in a final refit on train + validation for the trial's best epoch and one
-score on the untouched test period:
-  defaults     the product's own trial 0 of the folds study (the default configuration, tuner/defaults_arm.py)
-  single       a study selecting on one validation window (folds = 1), the best trial
-  recommended  what the product recommends: the folds study's winner after confirmation (its top-k and
-               the defaults retrained with fresh seeds); it may be the defaults
-Per arm: test rank IC, test skill vs always-0.5, epochs trained (search + confirmation + refit; the
-defaults: its own trial and refit only), test IC per 1,000 epochs; for the studies also the verdict. Medians over
-markets, the paired difference to the defaults with its SE, the verdict counted over markets.
+Arms (``ARMS``), each a run file the product's own `export` writes, refitted as `fit --final` trains it
+(train + validation, the epochs in the file) and scored once on the untouched test period:
+  defaults         `export --defaults` of the folds study: its trial 0, the default configuration
+                   (tuner/defaults_arm.py), refitted at that trial's best epoch
+  single           a study selecting on one validation window (folds = 1): `export`, its best trial
+  winner           `export` of the folds study: the winner after confirmation (its top-k and the defaults
+                   retrained with fresh seeds); it may be the defaults
+  ensemble         `export --ensemble` of the folds study: every confirmed configuration x its confirmation
+                   seeds, refitted and averaged (model/ensemble.py), as `evaluate`/`predict` average them
+  recommended      what the product tells the user to ship (tuner/export.py ``what_to_ship``, the policy
+                   `export`'s warning states): the winner when verdict (b) says "better than the defaults",
+                   else the defaults
+  recommended_ens  the same policy shipping the ensemble instead of the winner (a lever, measured here)
+and the oracle (the generator's own drift) on the planted markets. Per arm: median test rank IC, % of
+the oracle's, test skill vs always-0.5, epochs trained (the study's search + confirmation + the refit(s);
+the defaults: their own trial and refit only), test IC per 1,000 epochs, the paired difference to the
+defaults over markets (mean ± SE, wins/ties/losses), and the verdict of the arm's study counted over
+markets: (a) "beats" the naive baselines, (b) "better than the defaults".
 
 Targets (issue 18): on (a) the recommended arm reaches a test IC >= the defaults' on >= 9 of 10 markets
-and >= 80% of the oracle's on the median; the verdict says "beats" in >= 9 of 10 on (a).
+and >= 80% of the oracle's on the median; the verdict says "beats" in >= 9 of 10 on (a); on (b) it says
+"better than the defaults" at most once in 10.
 
 Results go to --out, one entry per market, written after each market: a rerun with the same settings
-skips the markets done (a long run can be split over sessions).
+skips the markets done (a long run can be split over sessions, or over processes with one --markets
+kind each and their own --out). The kinds are interleaved by seed, so a run cut short has some of each.
 
     python bench/payoff.py                 # 10 seeds x 2 markets at the full budget: hours on 2 cores
     python bench/payoff.py --quick         # 2 seeds, smaller studies
@@ -320,6 +331,17 @@ def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
               "the folds study), counted over markets")
 
 
+def summarize_files(files: list[Path]) -> None:
+    """The summary of the markets in ``files``, which must share their settings (one run's, split by kind)."""
+    docs = [json.loads(f.read_text()) for f in files]
+    if any(d.get("settings") != docs[0].get("settings") for d in docs):
+        sys.exit(f"{', '.join(map(str, files))} were written with different settings; summarize them one at a time.")
+    markets = {k: r for d in docs for k, r in d["markets"].items()}
+    rows = [markets[k] for k in sorted(markets, key=lambda k: (k[0], int(k.split("-")[1])))]
+    print(f"settings: {docs[0]['settings']}")
+    summarize(rows, sorted({r["market"] for r in rows}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 seeds, smaller studies")
@@ -335,9 +357,14 @@ def main() -> None:
     ap.add_argument("--confirm-seeds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--markets", default="a,b", help="a: planted pattern, b: no signal")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,
+                    help="print the summary of results files written with the same settings (e.g. one per --markets "
+                         "kind, run side by side) and exit: no training")
     ap.add_argument("--out", default="runs/bench-payoff/results.json",
                     help="results, one entry per market, written after each; a rerun skips the markets done")
     args = ap.parse_args()
+    if args.summarize:
+        return summarize_files([Path(f) for f in args.summarize])
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.n_trials = args.n_trials or (6 if args.quick else 12)
     args.epochs = args.epochs or (5 if args.quick else 8)

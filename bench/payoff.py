@@ -291,10 +291,10 @@ def _median(xs: list[float | None]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def _paired(rows: list[dict[str, Any]], arm: str) -> str:
-    """``arm`` - defaults, test IC paired by market: mean (SE over markets), wins/ties/losses (a tie:
-    the same model, e.g. both shipped the defaults)."""
-    d = [r[arm]["ic"] - r["defaults"]["ic"] for r in rows if r[arm]["ic"] is not None and r["defaults"]["ic"] is not None]
+def _paired(rows: list[dict[str, Any]], arm: str, key: str = "ic") -> str:
+    """``arm`` - defaults, test ``key`` (IC or skill) paired by market: mean (SE over markets),
+    wins/ties/losses (a tie: the same model, e.g. both shipped the defaults)."""
+    d = [r[arm][key] - r["defaults"][key] for r in rows if r[arm][key] is not None and r["defaults"][key] is not None]
     if not d:
         return "-"
     se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
@@ -327,6 +327,8 @@ def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
             print(f"  {arm:<16}{ic:>+9.4f}{frac:>10}{_median([r[arm]['skill'] for r in mine]):>+11.4f}"
                   f"{ep:>8.0f}{1000 * ic / ep if ep else float('nan'):>+10.4f}  {paired:<30}{hits[0]:>10}{hits[1]:>11}"
                   f"{none:>9}")
+        print("  test skill vs always-0.5, paired - defaults: " + "; ".join(
+            f"{arm} {_paired(mine, arm, 'skill')}" for arm in ARMS if arm != "defaults"))
         print("  (a) beats / (b) better: the verdict of the arm's study (single: the one-window study; the others: "
               "the folds study), counted over markets")
 

@@ -5,21 +5,32 @@ Markets (a new one per seed): (a) a planted XOR pattern of two lagged 20-day ret
 workable learning rate, so hyperparameters decide how much of it a model learns; its oracle (the
 generator's own drift) sets the test IC to aim for; (b) no signal at all (a GARCH random walk).
 
-Arms (``ARMS``), each ending in a final refit on train + validation for the trial's best epoch and one
-score on the untouched test period:
-  defaults     the product's own trial 0 of the folds study (the default configuration, tuner/defaults_arm.py)
-  single       a study selecting on one validation window (folds = 1), the best trial
-  recommended  what the product recommends: the folds study's winner after confirmation (its top-k and
-               the defaults retrained with fresh seeds); it may be the defaults
-Per arm: test rank IC, test skill vs always-0.5, epochs trained (search + confirmation + refit; the
-defaults: its own trial and refit only), test IC per 1,000 epochs; for the studies also the verdict. Medians over
-markets, the paired difference to the defaults with its SE, the verdict counted over markets.
+Arms (``ARMS``), each a run file the product's own `export` writes, refitted as `fit --final` trains it
+(train + validation, the epochs in the file) and scored once on the untouched test period:
+  defaults         `export --defaults` of the folds study: its trial 0, the default configuration
+                   (tuner/defaults_arm.py), refitted at that trial's best epoch
+  single           a study selecting on one validation window (folds = 1): `export`, its best trial
+  winner           `export` of the folds study: the winner after confirmation (its top-k and the defaults
+                   retrained with fresh seeds); it may be the defaults
+  ensemble         `export --ensemble` of the folds study: every confirmed configuration x its confirmation
+                   seeds, refitted and averaged (model/ensemble.py), as `evaluate`/`predict` average them
+  recommended      what the product tells the user to ship (tuner/export.py ``what_to_ship``, the policy
+                   `export`'s warning states): the winner when verdict (b) says "better than the defaults",
+                   else the defaults
+  recommended_ens  the same policy shipping the ensemble instead of the winner (a lever, measured here)
+and the oracle (the generator's own drift) on the planted markets. Per arm: median test rank IC, % of
+the oracle's, test skill vs always-0.5, epochs trained (the study's search + confirmation + the refit(s);
+the defaults: their own trial and refit only), test IC per 1,000 epochs, the paired difference to the
+defaults over markets (mean ± SE, wins/ties/losses), and the verdict of the arm's study counted over
+markets: (a) "beats" the naive baselines, (b) "better than the defaults".
 
 Targets (issue 18): on (a) the recommended arm reaches a test IC >= the defaults' on >= 9 of 10 markets
-and >= 80% of the oracle's on the median; the verdict says "beats" in >= 9 of 10 on (a).
+and >= 80% of the oracle's on the median; the verdict says "beats" in >= 9 of 10 on (a); on (b) it says
+"better than the defaults" at most once in 10.
 
 Results go to --out, one entry per market, written after each market: a rerun with the same settings
-skips the markets done (a long run can be split over sessions).
+skips the markets done (a long run can be split over sessions, or over processes with one --markets
+kind each and their own --out). The kinds are interleaved by seed, so a run cut short has some of each.
 
     python bench/payoff.py                 # 10 seeds x 2 markets at the full budget: hours on 2 cores
     python bench/payoff.py --quick         # 2 seeds, smaller studies
@@ -48,20 +59,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import model  # noqa: E402
+from common.errors import InputError  # noqa: E402
 from common.files import write_atomic  # noqa: E402
 from data_prep import prepare  # noqa: E402
 from data_prep.folds import FoldConfig  # noqa: E402
 from data_prep.synthetic import planted_drift  # noqa: E402
+from model.ensemble import MeanOfMembers  # noqa: E402
 from model.evaluation import evaluate_split  # noqa: E402
 from model.metrics import per_date_ic  # noqa: E402
-from model.refit import final_config  # noqa: E402
-from tuner.confirm import confirmed_ranking, summarize_confirmation  # noqa: E402
-from tuner.defaults_arm import defaults_number  # noqa: E402
+from model.refit import fit_members, fit_run, member_configs, train_config_for  # noqa: E402
+from model.run_file import load_run_config  # noqa: E402
+from tuner.confirm import summarize_confirmation  # noqa: E402
+from tuner.export import SHIP_WINNER, export_best, what_to_ship  # noqa: E402
+from tuner.export_ensemble import export_ensemble  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
 from tuner.study_config import ConfirmConfig, load_study_config  # noqa: E402
 from tuner.trials import ranked  # noqa: E402
-from tuner.verdict import study_verdict  # noqa: E402
+from tuner.verdict import BETTER, study_verdict  # noqa: E402
 from tuner.worker import run_confirmation, run_worker  # noqa: E402
 
 STUDY = """
@@ -115,28 +129,51 @@ def oracle_ic(dataset: Any, tickers: int, days: int, seed: int, pattern: float) 
     return float(ic.mean()) if ic.size else float("nan")
 
 
-def test_score(dataset: Any, cfg: model.TrainConfig, epochs: int) -> tuple[float, float, int]:
-    """(test IC, test skill vs 0.5, epochs) of a final refit of ``cfg`` for ``epochs`` epochs."""
-    final = final_config(cfg, max(1, epochs))
-    fit = model.fit(dataset, final)
-    ev = evaluate_split(fit.model, dataset, final, split="test").model
-    return ev.ic, ev.skill_half, final.epochs
+def test_score(prep: Any, run_file: Path, threads: int) -> tuple[float, float, int]:
+    """(test IC, test skill vs 0.5, epochs trained) of a run file's final refit, as `stocktune fit
+    --final` trains it (an ensemble run file: every member, averaged as `evaluate` averages them)."""
+    rc = load_run_config(run_file)
+    if rc.members:
+        members = member_configs(rc)
+        nets = [r.result.model for r in fit_members(prep, members, threads=threads)]
+        cfg = min((c for _, c in members), key=lambda c: c.eval_batch_size)
+        net, epochs = MeanOfMembers(nets), sum(c.epochs for _, c in members)
+    else:
+        cfg = train_config_for(rc, final=True)
+        net, epochs = fit_run(prep, cfg, final=True, threads=threads).result.model, cfg.epochs
+    ev = evaluate_split(net, prep.dataset(), cfg, split="test").model
+    return ev.ic, ev.skill_half, epochs
 
 
-def winner_of(cfg: Any, study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """What the product recommends: rank 1 of the confirmed ranking, else the best COMPLETE trial;
-    None when there is none (every trial pruned or failed)."""
-    trials = study.get_trials(deepcopy=False)
-    conf = confirmed_ranking(study)
-    if conf:
-        return {t.number: t for t in trials}[conf[0].trial]
-    top = ranked(trials, cfg.direction)
-    return top[0] if top else None
+def exported(cfg: Any, d: Path, confirmed: bool) -> dict[str, dict[str, Any] | None]:
+    """The run files the product's `export` writes into ``d``: the winner, the defaults (`--defaults`)
+    and, for a confirmed study, the ensemble (`--ensemble`); an export the study cannot give (e.g.
+    every trial pruned) is ``{"file": None, "note": why}``, not a crash (issue 18, D)."""
+    exports: dict[str, Callable[[], Any]] = {
+        "winner": lambda: export_best(cfg, d / "winner.toml"),
+        "defaults": lambda: export_best(cfg, d / "defaults.toml", defaults=True),
+        "ensemble": lambda: export_ensemble(cfg, d / "ensemble.toml") if confirmed else None}
+    out: dict[str, dict[str, Any] | None] = {}
+    for key, export in exports.items():
+        try:
+            res = export()
+        except InputError as e:
+            out[key] = {"file": None, "note": str(e)}
+            continue
+        if res is None:
+            out[key] = None
+            continue
+        file = res if isinstance(res, Path) else res.paths[0]
+        doc = load_run_config(file)
+        out[key] = {"file": file, "trial": doc.result.get("trial", doc.result.get("ensemble_trials")),
+                    "members": len(doc.members) or 1, "epochs_run": int(doc.result.get("epochs_run") or 0)}
+    return out
 
 
 def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: int) -> dict[str, Any]:
-    """One study as the product runs it (search, then confirmation when asked): the recommended trial,
-    the defaults trial (trial 0, DEFAULTS_ATTR), the verdict and the epochs trained."""
+    """One study as the product runs it (search, then confirmation when asked) and the run files its
+    `export` writes: the winner, the defaults (`--defaults`), the ensemble (`--ensemble`, confirmed
+    studies only); the verdict and the epochs trained."""
     cfg = load_study_config(path)
     cfg = dataclasses.replace(cfg, validation=FoldConfig(folds=folds),
                               confirm=ConfirmConfig(*confirm) if confirm else None)
@@ -154,38 +191,47 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
     verdict = study_verdict(cfg, study)
     out: dict[str, Any] = {"epochs": epochs, "verdict": verdict.baselines.outcome if verdict else None,
                            "verdict_defaults": verdict.defaults.outcome if verdict else None,
+                           "ship": what_to_ship(verdict),
                            "val_skill": verdict.baselines.skill_half if verdict else None,
                            "verdict_json": verdict.to_json() if verdict else None,
                            "states": dict(collections.Counter(t.state.name for t in trials))}
-    for key, t in (("recommended", winner_of(cfg, study)),
-                   ("defaults", {x.number: x for x in trials}.get(defaults_number(trials)))):
-        if t is None or t.state != optuna.trial.TrialState.COMPLETE:
-            out[key] = None  # e.g. every trial pruned: nothing to refit, said in the row
-            continue
-        out[key] = {"trial": t.number, "params": t.params, "best_epoch": int(t.user_attrs["best_epoch"]),
-                    "epochs_run": int(t.user_attrs.get("epochs_run", 0)),
-                    "cfg": cfg.train_config(t.params, threads=threads), "val_value": t.value}
-    return out
+    return out | exported(cfg, path.parent, confirm is not None)
 
 
-# Arms scored per market. Each takes (dataset, the two studies' results) and returns the trial it refits
-# (None: no such trial) and the compute its study spent. An ensemble arm (the confirmed top-k x seeds
-# averaged, `stocktune export --ensemble`) plugs in here as one more entry once that exists.
-ARMS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, Any] | None, int, str | None]]] = {
-    # the product's own trial 0 of the folds study: what the user has without tuning
-    "defaults": lambda s: (s["folds"]["defaults"], s["folds"]["epochs"], None),
+# Arms scored per market: each picks, from the two studies' results, the run file it refits (None: the
+# study has none, e.g. every trial pruned), the compute its study spent (None: the defaults, which
+# need no search: their own trial only) and the verdict its study gave.
+Pick = tuple[dict[str, Any] | None, int | None, dict[str, Any] | None]
+
+
+def _recommended(s: dict[str, Any], shipped: str) -> Pick:
+    """What the product tells the user to ship (tuner/export.py ``what_to_ship``): ``shipped`` (the
+    winner, or for the variant the ensemble) when (b) says better than the defaults, else the defaults."""
+    f = s["folds"]
+    return (f[shipped] if f["ship"] == SHIP_WINNER else f["defaults"]), f["epochs"], f
+
+
+ARMS: dict[str, Callable[[dict[str, Any]], Pick]] = {
+    # the product's own trial 0 of the folds study, refitted at its epoch: what the user has without tuning
+    "defaults": lambda s: (s["folds"]["defaults"], None, None),
     # a study selecting on one validation window (folds = 1), its best trial
-    "single": lambda s: (s["single"]["recommended"], s["single"]["epochs"], s["single"]["verdict"]),
-    # what the product recommends: the folds study's confirmed winner (which may be the defaults)
-    "recommended": lambda s: (s["folds"]["recommended"], s["folds"]["epochs"], s["folds"]["verdict"]),
+    "single": lambda s: (s["single"]["winner"], s["single"]["epochs"], s["single"]),
+    # the folds study's confirmed winner (which may be the defaults)
+    "winner": lambda s: (s["folds"]["winner"], s["folds"]["epochs"], s["folds"]),
+    # the confirmed configurations x their confirmation seeds, averaged (`export --ensemble`)
+    "ensemble": lambda s: (s["folds"]["ensemble"], s["folds"]["epochs"], s["folds"]),
+    # what the product recommends: the winner when (b) says better than the defaults, else the defaults
+    "recommended": lambda s: _recommended(s, "winner"),
+    # the same policy shipping the ensemble instead of the winner (a lever, not what the product says)
+    "recommended_ens": lambda s: _recommended(s, "ensemble"),
 }
 
 
 def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     source = market(kind, seed, args.tickers, args.days, args.pattern)
     os.environ["STOCKTUNE_CACHE"] = str(work / "cache")
-    dataset = prepare(source, load_study_config(_write(work, source, seed, args, "probe")).data.prep,
-                      work / "cache").dataset()
+    prep = prepare(source, load_study_config(_write(work, source, seed, args, "probe")).data.prep, work / "cache")
+    dataset = prep.dataset()
     row: dict[str, Any] = {"market": kind, "seed": seed, "source": source}
     if kind == "a":
         row["oracle_ic"] = oracle_ic(dataset, args.tickers, args.days, seed, args.pattern)
@@ -193,21 +239,21 @@ def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> di
                for arm, folds, confirm in (("single", 1, None), ("folds", args.folds, (args.top_k, args.confirm_seeds)))}
     row["states"] = {k: s["states"] for k, s in studies.items()}
     row["verdict_json"] = studies["folds"]["verdict_json"]
-    scored: dict[tuple[str, int], tuple[float, float, int]] = {}  # one refit per (study, trial)
+    scored: dict[Path, tuple[float, float, int]] = {}  # one refit per run file
     for arm, pick in ARMS.items():
-        trial, epochs, verdict = pick(studies)
-        if trial is None:
-            row[arm] = {"ic": None, "skill": None, "epochs": epochs, "verdict": verdict,
-                        "note": "no COMPLETE trial to refit (every trial pruned or failed)"}
+        chosen, epochs, study = pick(studies)
+        verdicts = {"verdict": study["verdict"], "verdict_defaults": study["verdict_defaults"]} if study else {}
+        if chosen is None or chosen["file"] is None:
+            row[arm] = {"ic": None, "skill": None, "epochs": epochs, **verdicts,
+                        "note": chosen["note"] if chosen else "no such run file"}
             continue
-        key = ("single" if arm == "single" else "folds", trial["trial"])
-        if key not in scored:
-            scored[key] = test_score(dataset, trial["cfg"], trial["best_epoch"])
-        ic, skill, ep = scored[key]
-        # the defaults arm needs no search: its own trial (which picks the refit's epochs) and the refit
-        spent = trial["epochs_run"] + ep if arm == "defaults" else epochs + ep
-        row[arm] = {"ic": ic, "skill": skill, "epochs": spent, "verdict": verdict, "trial": trial["trial"],
-                    "params": trial["params"], "best_epoch": trial["best_epoch"]}
+        if chosen["file"] not in scored:
+            scored[chosen["file"]] = test_score(prep, chosen["file"], args.threads)
+        ic, skill, ep = scored[chosen["file"]]
+        # the defaults need no search: their own trial (which picks the refit's epochs) and the refit
+        spent = (chosen["epochs_run"] if epochs is None else epochs) + ep
+        row[arm] = {"ic": ic, "skill": skill, "epochs": spent, **verdicts, "trial": chosen["trial"],
+                    "members": chosen["members"], "refit_epochs": ep}
     return row
 
 
@@ -221,7 +267,7 @@ def _write(work: Path, source: str, seed: int, args: argparse.Namespace, arm: st
     return path
 
 
-SETTINGS = ("n_trials", "tickers", "days", "pattern", "epochs", "samples", "folds", "top_k", "confirm_seeds")
+SETTINGS = ("arms", "n_trials", "tickers", "days", "pattern", "epochs", "samples", "folds", "top_k", "confirm_seeds")
 
 
 def load_results(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -245,6 +291,17 @@ def _median(xs: list[float | None]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _paired(rows: list[dict[str, Any]], arm: str, key: str = "ic") -> str:
+    """``arm`` - defaults, test ``key`` (IC or skill) paired by market: mean (SE over markets),
+    wins/ties/losses (a tie: the same model, e.g. both shipped the defaults)."""
+    d = [r[arm][key] - r["defaults"][key] for r in rows if r[arm][key] is not None and r["defaults"][key] is not None]
+    if not d:
+        return "-"
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    w, t = sum(x > 1e-12 for x in d), sum(abs(x) <= 1e-12 for x in d)
+    return f"{statistics.mean(d):+.4f} ± {se:.4f}  {w}/{t}/{len(d) - w - t}"
+
+
 def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
     for kind in kinds:
         mine = [r for r in rows if r["market"] == kind]
@@ -255,24 +312,36 @@ def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
         oracle = _median([r.get("oracle_ic") for r in mine])
         if kind == "a":
             print(f"  oracle test IC {oracle:+.4f}")
-        print(f"  {'arm':<12}{'test IC':>9}{'of oracle':>11}{'test skill':>12}{'epochs':>8}{'IC/kepoch':>11}"
-              f"{'verdict: beats':>16}{'no refit':>10}")
+        print(f"  {'arm':<16}{'test IC':>9}{'of oracle':>10}{'test skill':>11}{'epochs':>8}{'IC/kepoch':>10}"
+              f"  {'- defaults: mean ± SE  W/T/L':<30}{'(a) beats':>10}{'(b) better':>11}{'no refit':>9}")
         for arm in ARMS:
             ic = _median([r[arm]["ic"] for r in mine])
             ep = _median([r[arm]["epochs"] for r in mine])
             frac = f"{ic / oracle:.0%}" if kind == "a" and oracle > 0 else "-"
-            beats = (f"{sum(1 for r in mine if (r[arm].get('verdict') or '').startswith('beats'))}/{len(mine)}"
-                     if arm != "defaults" else "-")
+            hits = ["-", "-"]
+            if arm != "defaults":
+                hits = [f"{sum(1 for r in mine if (r[arm].get(k) or '').startswith(want))}/{len(mine)}"
+                        for k, want in (("verdict", "beats"), ("verdict_defaults", BETTER))]
             none = sum(r[arm]["ic"] is None for r in mine)
-            print(f"  {arm:<12}{ic:>+9.4f}{frac:>11}{_median([r[arm]['skill'] for r in mine]):>+12.4f}"
-                  f"{ep:>8.0f}{1000 * ic / ep if ep else float('nan'):>+11.4f}{beats:>16}{none:>10}")
-        for arm in (a for a in ARMS if a != "defaults"):
-            d = [r[arm]["ic"] - r["defaults"]["ic"] for r in mine
-                 if r[arm]["ic"] is not None and r["defaults"]["ic"] is not None]
-            if d:
-                se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-                print(f"  {arm} - defaults, paired test IC: {statistics.mean(d):+.4f} (SE {se:.4f}); "
-                      f"{arm} >= defaults on {sum(x >= 0 for x in d)}/{len(d)} markets")
+            paired = _paired(mine, arm) if arm != "defaults" else "-"
+            print(f"  {arm:<16}{ic:>+9.4f}{frac:>10}{_median([r[arm]['skill'] for r in mine]):>+11.4f}"
+                  f"{ep:>8.0f}{1000 * ic / ep if ep else float('nan'):>+10.4f}  {paired:<30}{hits[0]:>10}{hits[1]:>11}"
+                  f"{none:>9}")
+        print("  test skill vs always-0.5, paired - defaults: " + "; ".join(
+            f"{arm} {_paired(mine, arm, 'skill')}" for arm in ARMS if arm != "defaults"))
+        print("  (a) beats / (b) better: the verdict of the arm's study (single: the one-window study; the others: "
+              "the folds study), counted over markets")
+
+
+def summarize_files(files: list[Path]) -> None:
+    """The summary of the markets in ``files``, which must share their settings (one run's, split by kind)."""
+    docs = [json.loads(f.read_text()) for f in files]
+    if any(d.get("settings") != docs[0].get("settings") for d in docs):
+        sys.exit(f"{', '.join(map(str, files))} were written with different settings; summarize them one at a time.")
+    markets = {k: r for d in docs for k, r in d["markets"].items()}
+    rows = [markets[k] for k in sorted(markets, key=lambda k: (k[0], int(k.split("-")[1])))]
+    print(f"settings: {docs[0]['settings']}")
+    summarize(rows, sorted({r["market"] for r in rows}))
 
 
 def main() -> None:
@@ -290,9 +359,14 @@ def main() -> None:
     ap.add_argument("--confirm-seeds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--markets", default="a,b", help="a: planted pattern, b: no signal")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,
+                    help="print the summary of results files written with the same settings (e.g. one per --markets "
+                         "kind, run side by side) and exit: no training")
     ap.add_argument("--out", default="runs/bench-payoff/results.json",
                     help="results, one entry per market, written after each; a rerun skips the markets done")
     args = ap.parse_args()
+    if args.summarize:
+        return summarize_files([Path(f) for f in args.summarize])
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.n_trials = args.n_trials or (6 if args.quick else 12)
     args.epochs = args.epochs or (5 if args.quick else 8)
@@ -307,10 +381,11 @@ def main() -> None:
           f"{args.threads} threads")
     out = Path(args.out)
     kinds = args.markets.split(",")
+    args.arms = list(ARMS)
     doc = load_results(out, {k: getattr(args, k) for k in SETTINGS})
     t0 = time.perf_counter()
-    for kind in kinds:
-        for seed in range(1, args.seeds + 1):
+    for seed in range(1, args.seeds + 1):  # the kinds interleaved: a run cut short has some of each
+        for kind in kinds:
             key = f"{kind}-{seed}"
             if key in doc["markets"]:
                 print(f"  ({kind}) seed {seed}: done in {out}, skipped")

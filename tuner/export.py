@@ -33,7 +33,11 @@ from .study_config import StudyConfig
 from .trials import count_words, ranked, state_counts
 from .verdict import BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS, Verdict, format_verdict, study_verdict
 
-__all__ = ["export_best", "export_targets", "run_document", "Export", "verdict_warnings"]
+__all__ = ["export_best", "export_targets", "run_document", "Export", "verdict_warnings", "what_to_ship",
+           "SHIP_WINNER", "SHIP_DEFAULTS"]
+
+SHIP_WINNER = "winner"
+SHIP_DEFAULTS = "defaults"
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,19 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
     return Export(written, bool(confirmed), verdict, defaults)
 
 
+def what_to_ship(v: Verdict | None) -> str:
+    """The product's recommendation, one policy for `export`'s warning and `bench/payoff.py`'s
+    ``recommended`` arm: the winner when question (b) says it is better than the defaults, else the
+    defaults (also when the winner is the defaults). A study without a defaults arm or a verdict has
+    nothing to compare with: the winner."""
+    if v is None or v.defaults.outcome in (BETTER, NO_DEFAULTS):
+        return SHIP_WINNER
+    return SHIP_DEFAULTS
+
+
 def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> list[str]:
-    """What the verdict says against shipping the exported file, and what to ship instead."""
+    """What the verdict says against shipping the exported file, and what to ship instead
+    (``what_to_ship``)."""
     if v is None:
         return []
     a, b = v.baselines, v.defaults
@@ -151,14 +166,16 @@ def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> 
                    f"{a.skill_half:+.2%} (SE {a.skill_half_se:.2%}), z {a.z:+.2f} below the bar {a.bar_z:.2f} of the "
                    f"best of {a.candidates} with no signal. Evaluate it on the test period before trusting "
                    "it (`stocktune evaluate`).")
-    if exported_defaults or b.outcome == BETTER:
+    if exported_defaults:
         return out
-    if b.outcome == WINNER_IS_DEFAULTS:
-        out.append(f"the search's winner is its defaults arm (trial {v.winner}): tuning did not pay; the file holds "
-                   "the default configuration.")
-    elif b.outcome == NO_DEFAULTS:
+    if b.outcome == NO_DEFAULTS:
         out.append("this study has no defaults arm, so nothing says the winner is better than not tuning; "
                    "evaluate the untuned configuration on the test period too.")
+    elif what_to_ship(v) == SHIP_WINNER:
+        return out
+    elif b.outcome == WINNER_IS_DEFAULTS:
+        out.append(f"the search's winner is its defaults arm (trial {v.winner}): tuning did not pay; the file holds "
+                   "the default configuration: ship it.")
     else:
         out.append(f"the winner (trial {v.winner}) is {b.outcome} (trial {b.defaults_trial}): ship the defaults' "
                    f"configuration, written by `stocktune export {study} --defaults`.")

@@ -168,9 +168,11 @@ def test_an_all_pruned_study_is_reported_not_crashed_on(study_dir, tmp_path):
     with pytest.raises(InputError, match="3 PRUNED"):
         enqueue_confirmation(cfg, 2, 2)
     assert not (tmp_path / "best.toml").exists()
-    from bench.payoff import winner_of  # bench/payoff.py raised IndexError here (issue 18, D)
+    from bench.payoff import exported  # bench/payoff.py raised IndexError here (issue 18, D)
 
-    assert winner_of(cfg, optuna.load_study(study_name=cfg.name, storage=cfg.storage)) is None
+    files = exported(cfg, tmp_path, confirmed=False)
+    assert files["winner"]["file"] is None and "no COMPLETE trial" in files["winner"]["note"]
+    assert files["ensemble"] is None and not (tmp_path / "winner.toml").exists()
 
 
 def test_the_cli_on_an_all_pruned_study_exits_cleanly(study_dir, tuner_cache):

@@ -145,6 +145,13 @@ def test_score(prep: Any, run_file: Path, threads: int) -> tuple[float, float, i
     return ev.ic, ev.skill_half, epochs
 
 
+def _refit_key(run_file: Path) -> str:
+    """What a run file's refit trains: two files of the same training config (the winner is the
+    defaults: winner.toml and defaults.toml) are one refit, not two."""
+    rc = load_run_config(run_file)
+    return str(run_file) if rc.members else repr(train_config_for(rc, final=True))
+
+
 def exported(cfg: Any, d: Path, confirmed: bool) -> dict[str, dict[str, Any] | None]:
     """The run files the product's `export` writes into ``d``: the winner, the defaults (`--defaults`)
     and, for a confirmed study, the ensemble (`--ensemble`); an export the study cannot give (e.g.
@@ -239,7 +246,7 @@ def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> di
                for arm, folds, confirm in (("single", 1, None), ("folds", args.folds, (args.top_k, args.confirm_seeds)))}
     row["states"] = {k: s["states"] for k, s in studies.items()}
     row["verdict_json"] = studies["folds"]["verdict_json"]
-    scored: dict[Path, tuple[float, float, int]] = {}  # one refit per run file
+    scored: dict[str, tuple[float, float, int]] = {}  # one refit per training run (winner = defaults: one)
     for arm, pick in ARMS.items():
         chosen, epochs, study = pick(studies)
         verdicts = {"verdict": study["verdict"], "verdict_defaults": study["verdict_defaults"]} if study else {}
@@ -247,9 +254,10 @@ def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> di
             row[arm] = {"ic": None, "skill": None, "epochs": epochs, **verdicts,
                         "note": chosen["note"] if chosen else "no such run file"}
             continue
-        if chosen["file"] not in scored:
-            scored[chosen["file"]] = test_score(prep, chosen["file"], args.threads)
-        ic, skill, ep = scored[chosen["file"]]
+        key = _refit_key(chosen["file"])
+        if key not in scored:
+            scored[key] = test_score(prep, chosen["file"], args.threads)
+        ic, skill, ep = scored[key]
         # the defaults need no search: their own trial (which picks the refit's epochs) and the refit
         spent = (chosen["epochs_run"] if epochs is None else epochs) + ep
         row[arm] = {"ic": ic, "skill": skill, "epochs": spent, **verdicts, "trial": chosen["trial"],

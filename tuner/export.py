@@ -31,7 +31,7 @@ from .space import Fixed
 from .study import load_existing_study
 from .study_config import StudyConfig
 from .trials import count_words, ranked, state_counts
-from .verdict import BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS, Verdict, format_verdict, study_verdict
+from .verdict import AHEAD_NO_SKILL, BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS, Verdict, format_verdict, study_verdict
 
 __all__ = ["export_best", "export_targets", "run_document", "Export", "verdict_warnings", "what_to_ship",
            "SHIP_WINNER", "SHIP_DEFAULTS"]
@@ -173,6 +173,11 @@ def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> 
                    "evaluate the untuned configuration on the test period too.")
     elif what_to_ship(v) == SHIP_WINNER:
         return out
+    elif b.outcome == AHEAD_NO_SKILL:
+        out.append(f"the winner (trial {v.winner}) is ahead of the defaults (trial {b.defaults_trial}) only in losing "
+                   "less to always-0.5: neither beats the naive baselines, so the search found no model worth "
+                   f"shipping over the defaults; if you ship one, ship the defaults (`stocktune export {study} "
+                   "--defaults`).")
     elif b.outcome == WINNER_IS_DEFAULTS:
         out.append(f"the search's winner is its defaults arm (trial {v.winner}): tuning did not pay; the file holds "
                    "the default configuration: ship it.")

@@ -26,6 +26,7 @@ from .optuna_adapter import storage_of
 from .study_config import StudyConfig
 from .trials import ranked
 from .verdict_stats import (
+    AHEAD_NO_SKILL,
     BEATS,
     BETTER,
     NO_DEFAULTS,
@@ -39,7 +40,7 @@ from .verdict_stats import (
 )
 
 __all__ = ["study_verdict", "format_verdict", "Verdict", "BEATS", "NOT_DISTINGUISHABLE", "BETTER", "SAME", "WORSE",
-           "NO_DEFAULTS", "WINNER_IS_DEFAULTS"]
+           "NO_DEFAULTS", "WINNER_IS_DEFAULTS", "AHEAD_NO_SKILL"]
 
 log = logging.getLogger("stocktune.verdict")
 
@@ -107,13 +108,14 @@ def study_verdict(cfg: StudyConfig, study: optuna.Study) -> Verdict | None:
         d_series, d_source = (runs[d_number], "confirmation runs") if d_number in runs else \
             (series.get(d_number), "its trial")
     defaults = answer_defaults(win, d_series, n_examined, look_ahead, winner_is_defaults=winner == d_number,
-                               defaults_trial=d_number, defaults_from=d_source)
+                               defaults_trial=d_number, defaults_from=d_source, winner_beats=baselines.beats)
     lag = max(0, look_ahead - 1)
     method = ("skill = 1 - MAE/MAE(always 0.5) on the validation folds, SE Hansen-Hodrick with "
               f"{lag} lags; (a) z = skill/SE must exceed the bar the best of N no-signal trials with their "
               f"correlation exceeds with probability {baselines.alpha:g}, and PBO (CSCV over "
               f"{baselines.pbo_blocks or '-'} date blocks) < 0.5; (b) paired per-date skill difference to the "
-              f"defaults, SE Hansen-Hodrick with {lag} lags, 'better' beyond the best of N - 1 differences")
+              f"defaults, SE Hansen-Hodrick with {lag} lags, 'better' beyond the best of N - 1 differences and "
+              "only when (a) says beats")
     return Verdict(winner, source, bool(confirmed), int(win.date.size), baselines, defaults, method)
 
 

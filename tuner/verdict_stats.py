@@ -15,6 +15,11 @@ their false-positive rates (docs/selection.md, section 4).
     N and the defaults were not, so the "better" bar is that of the best of the N - 1 other trials'
     differences to the defaults, which are equicorrelated with rho = 1/2 whatever the trials'
     correlation (x_i - x_0 and x_j - x_0 share -x_0). "worse" needs z < -Phi^-1(1 - ALPHA).
+    "Better" also needs (a): on a market with no signal the configurations still differ in how much
+    they lose to always-0.5 (a large default net fits more noise than a small tuned one), so the
+    paired test alone said "better" on 4 of 10 no-signal markets of bench/payoff.py. A winner that
+    only loses less than the defaults is ``AHEAD_NO_SKILL``: tuning did not make a model worth
+    shipping, and nothing is recommended over the defaults.
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ from model.selection import (
 )
 
 __all__ = ["BEATS", "NOT_DISTINGUISHABLE", "BETTER", "SAME", "WORSE", "NO_DEFAULTS", "WINNER_IS_DEFAULTS",
+           "AHEAD_NO_SKILL",
            "N_BLOCKS", "VERSION", "BaselinesAnswer", "DefaultsAnswer", "Verdict", "answer_baselines",
            "answer_defaults"]
 
@@ -52,6 +58,7 @@ SAME = "not distinguishable from the defaults"
 WORSE = "worse than the defaults"
 NO_DEFAULTS = "no defaults arm in this study"
 WINNER_IS_DEFAULTS = "the winner is the defaults (tuning did not pay)"
+AHEAD_NO_SKILL = "ahead of the defaults, but neither beats the naive baselines"
 N_BLOCKS = 10  # date blocks of the PBO matrix (even)
 DEFAULTS_RHO = 0.5  # correlation of the other trials' differences to the defaults (exchangeable trials)
 VERSION = 2  # of Verdict.to_json(): 1 had one answer and the E[max] + 1 SE rule
@@ -126,7 +133,7 @@ class BaselinesAnswer:
 class DefaultsAnswer:
     """(b): does the winner beat the study's defaults arm on the same dates (paired)?"""
 
-    outcome: str  # BETTER, SAME, WORSE, NO_DEFAULTS or WINNER_IS_DEFAULTS
+    outcome: str  # BETTER, AHEAD_NO_SKILL, SAME, WORSE, NO_DEFAULTS or WINNER_IS_DEFAULTS
     defaults_trial: int | None
     defaults_from: str | None  # "confirmation runs" or "its trial"
     difference: float | None  # skill(winner) - skill(defaults) vs always-0.5 on the common dates
@@ -227,8 +234,10 @@ def answer_baselines(winner: DateSeries, trials: Sequence[DateSeries], n_examine
 
 def answer_defaults(winner: DateSeries, defaults: DateSeries | None, n_examined: int, look_ahead: int, *,
                     winner_is_defaults: bool = False, defaults_trial: int | None = None,
-                    defaults_from: str | None = None, alpha: float = ALPHA) -> DefaultsAnswer:
-    """(b) from the winner's and the defaults' series (None: the study has no defaults arm)."""
+                    defaults_from: str | None = None, winner_beats: bool,
+                    alpha: float = ALPHA) -> DefaultsAnswer:
+    """(b) from the winner's and the defaults' series (None: the study has no defaults arm);
+    ``winner_beats``: (a)'s answer, which "better" needs (else ``AHEAD_NO_SKILL``)."""
     n_compared = max(int(n_examined) - 1, 1)
     if defaults is None:
         return DefaultsAnswer(NO_DEFAULTS, defaults_trial, None, None, None, None, None, None, 0, n_compared)
@@ -249,5 +258,5 @@ def answer_defaults(winner: DateSeries, defaults: DateSeries | None, n_examined:
     mean = float(diff.mean())
     se = ic_standard_error(diff, lag=lag)
     z = mean / se if math.isfinite(se) and se > 0 else 0.0
-    outcome = BETTER if z > bar else WORSE if z < worse else SAME
+    outcome = (BETTER if winner_beats else AHEAD_NO_SKILL) if z > bar else WORSE if z < worse else SAME
     return DefaultsAnswer(outcome, defaults_trial, defaults_from, mean, se, z, bar, worse, int(diff.size), n_compared)

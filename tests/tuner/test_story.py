@@ -213,8 +213,10 @@ def test_study_note_shows_both_answers_of_the_verdict(setup):
 
     defaults = series(0.01 * rng.standard_normal(200))
     winner = series(0.01 * rng.standard_normal(200) * 0.1 + (base - defaults.err) / 25.0 + 0.01)
-    v = Verdict(3, "confirmation runs", True, 200, answer_baselines(winner, [winner, defaults], 4, 5),
-                answer_defaults(winner, defaults, 4, 5, defaults_trial=0, defaults_from="confirmation runs"), "M")
+    a = answer_baselines(winner, [winner, defaults], 4, 5)
+    v = Verdict(3, "confirmation runs", True, 200, a,
+                answer_defaults(winner, defaults, 4, 5, defaults_trial=0, defaults_from="confirmation runs",
+                                winner_beats=a.beats), "M")
     assert v.defaults.outcome == BETTER
     note = story.study_note(cfg, prep, verdict=v)
     for text in ("## Verdict on the winner", "verdict on trial 3 (from confirmation runs)",

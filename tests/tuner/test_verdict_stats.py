@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from model.selection import DateSeries, selection_bar, skill_with_se
+from tuner.export import SHIP_DEFAULTS, what_to_ship
 from tuner.verdict_stats import (
+    AHEAD_NO_SKILL,
     BEATS,
     BETTER,
     NO_DEFAULTS,
@@ -51,7 +53,7 @@ def test_the_paired_verdict_finds_a_planted_edge_over_the_defaults(market):
     defaults = 0.02 * shared + 0.005 * overlapping(rng)
     winner = defaults + 0.004 + 0.005 * overlapping(rng)  # +0.4 % skill every date, far below the shared noise
     b = answer_defaults(series(winner, base), series(defaults, base), 12, LOOK_AHEAD, defaults_trial=0,
-                        defaults_from="its trial")
+                        defaults_from="its trial", winner_beats=True)
     assert b.outcome == BETTER and b.better and b.z > b.bar_z
     assert b.difference == pytest.approx(0.004, abs=0.002) and b.n_dates == T
     # the same edge judged from two separate comparisons with always-0.5 drowns in the shared noise
@@ -59,24 +61,40 @@ def test_the_paired_verdict_finds_a_planted_edge_over_the_defaults(market):
     assert a.outcome == NOT_DISTINGUISHABLE
 
 
+def test_better_than_the_defaults_needs_the_winner_to_beat_the_baselines(market):
+    """On a market with no signal the configurations still differ in how much they lose to always-0.5:
+    a winner that only loses less than the defaults is not "better" (no model worth shipping)."""
+    rng, base = market
+    shared = overlapping(rng)
+    defaults = -0.01 + 0.02 * shared + 0.005 * overlapping(rng)  # loses 1 % to always-0.5 every date
+    winner = defaults + 0.006 + 0.005 * overlapping(rng)  # loses less, still below always-0.5
+    a = answer_baselines(series(winner, base), [series(winner, base), series(defaults, base)], 12, LOOK_AHEAD)
+    assert a.outcome == NOT_DISTINGUISHABLE and a.skill_half < 0
+    b = answer_defaults(series(winner, base), series(defaults, base), 12, LOOK_AHEAD, defaults_trial=0,
+                        defaults_from="its trial", winner_beats=a.beats)
+    assert b.z > b.bar_z, b  # the paired test alone clears its bar
+    assert b.outcome == AHEAD_NO_SKILL and not b.better
+    assert what_to_ship(Verdict(3, "its trial", False, T, a, b, "M")) == SHIP_DEFAULTS
+
+
 def test_the_paired_verdict_on_a_null_market_is_not_better_and_a_worse_winner_is_worse(market):
     rng, base = market
     defaults = 0.02 * overlapping(rng)
     trials = defaults + 0.005 * overlapping(rng, (12,))  # 12 no-better configurations
     best = int(trials.mean(axis=1).argmax())  # chosen as the best of 12: luckily ahead of the defaults
-    b = answer_defaults(series(trials[best], base), series(defaults, base), 13, LOOK_AHEAD)
+    b = answer_defaults(series(trials[best], base), series(defaults, base), 13, LOOK_AHEAD, winner_beats=True)
     assert trials[best].mean() > defaults.mean() and b.z > 0
     assert b.outcome == SAME, b  # the best-of-12 bar absorbs the luck
     assert b.bar_z > selection_bar(1, 0.0)  # which a bar for one comparison would not
-    worse = answer_defaults(series(defaults - 0.004, base), series(defaults, base), 13, LOOK_AHEAD)
+    worse = answer_defaults(series(defaults - 0.004, base), series(defaults, base), 13, LOOK_AHEAD, winner_beats=True)
     assert worse.outcome == WORSE and worse.z < worse.worse_z
 
 
 def test_no_defaults_series_and_a_winner_that_is_the_defaults(market):
     rng, base = market
     s = series(0.02 * overlapping(rng), base)
-    assert answer_defaults(s, None, 6, LOOK_AHEAD).outcome == NO_DEFAULTS
-    same = answer_defaults(s, s, 6, LOOK_AHEAD, winner_is_defaults=True, defaults_trial=0)
+    assert answer_defaults(s, None, 6, LOOK_AHEAD, winner_beats=True).outcome == NO_DEFAULTS
+    same = answer_defaults(s, s, 6, LOOK_AHEAD, winner_is_defaults=True, defaults_trial=0, winner_beats=True)
     assert same.outcome == WINNER_IS_DEFAULTS and not same.better and "trial 0" in same.line
 
 
@@ -107,7 +125,7 @@ def test_the_verdict_json_is_versioned_strict_json(market):
     rng, base = market
     s = series(0.02 * overlapping(rng), base)
     a = answer_baselines(s, [s], 3, LOOK_AHEAD)
-    v = Verdict(4, "its trial", False, T, a, answer_defaults(s, None, 3, LOOK_AHEAD), "method")
+    v = Verdict(4, "its trial", False, T, a, answer_defaults(s, None, 3, LOOK_AHEAD, winner_beats=False), "method")
     data = json.loads(json.dumps(v.to_json(), allow_nan=False))
     assert data["version"] == VERSION and data["winner"] == 4
     assert data["baselines"]["outcome"] == a.outcome and data["baselines"]["bar_z"] == pytest.approx(a.bar_z)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from tuner.export import SHIP_DEFAULTS, SHIP_WINNER, verdict_warnings, what_to_ship
-from tuner.verdict import BETTER, NO_DEFAULTS, SAME, WINNER_IS_DEFAULTS, WORSE
+from tuner.verdict import AHEAD_NO_SKILL, BETTER, NO_DEFAULTS, SAME, WINNER_IS_DEFAULTS, WORSE
 
 
 def _verdict(outcome: str) -> SimpleNamespace:
@@ -14,7 +14,8 @@ def _verdict(outcome: str) -> SimpleNamespace:
 
 
 @pytest.mark.parametrize("outcome, ship", [(BETTER, SHIP_WINNER), (SAME, SHIP_DEFAULTS), (WORSE, SHIP_DEFAULTS),
-                                           (WINNER_IS_DEFAULTS, SHIP_DEFAULTS), (NO_DEFAULTS, SHIP_WINNER)])
+                                           (WINNER_IS_DEFAULTS, SHIP_DEFAULTS), (NO_DEFAULTS, SHIP_WINNER),
+                                           (AHEAD_NO_SKILL, SHIP_DEFAULTS)])
 def test_the_warning_says_what_the_policy_ships(outcome, ship):
     v = _verdict(outcome)
     assert what_to_ship(v) == ship

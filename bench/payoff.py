@@ -398,9 +398,11 @@ def main() -> None:
             if key in doc["markets"]:
                 print(f"  ({kind}) seed {seed}: done in {out}, skipped")
                 continue
+            started = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="stocktune-payoff-") as tmp:
                 r = one_market(kind, seed, args, Path(tmp))
             r["load_average"] = os.getloadavg()[0]
+            r["seconds"] = round(time.perf_counter() - started, 1)
             doc["markets"][key] = r
             save_results(out, doc)
             oracle = f" oracle IC {r['oracle_ic']:+.4f}" if "oracle_ic" in r else ""

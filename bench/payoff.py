@@ -44,6 +44,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -370,6 +371,8 @@ def main() -> None:
     ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,
                     help="print the summary of results files written with the same settings (e.g. one per --markets "
                          "kind, run side by side) and exit: no training")
+    ap.add_argument("--keep", default=None, metavar="DIR",
+                    help="keep each market's studies in DIR/<kind>-<seed> (default: a temporary directory)")
     ap.add_argument("--out", default="runs/bench-payoff/results.json",
                     help="results, one entry per market, written after each; a rerun skips the markets done")
     args = ap.parse_args()
@@ -399,8 +402,12 @@ def main() -> None:
                 print(f"  ({kind}) seed {seed}: done in {out}, skipped")
                 continue
             started = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="stocktune-payoff-") as tmp:
-                r = one_market(kind, seed, args, Path(tmp))
+            if args.keep:  # the studies (databases, series, artifacts) stay, for analyses after the run
+                shutil.rmtree(keep := Path(args.keep) / key, ignore_errors=True)
+                r = one_market(kind, seed, args, keep)
+            else:
+                with tempfile.TemporaryDirectory(prefix="stocktune-payoff-") as tmp:
+                    r = one_market(kind, seed, args, Path(tmp))
             r["load_average"] = os.getloadavg()[0]
             r["seconds"] = round(time.perf_counter() - started, 1)
             doc["markets"][key] = r

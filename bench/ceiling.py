@@ -1,0 +1,134 @@
+"""How much of the oracle can any configuration reach? The ceiling that tuning works under.
+
+`bench/payoff.py` asks whether a search finds a configuration better than the defaults; this asks
+how far the best configuration could go at all. On the planted-pattern markets of `bench/payoff.py`
+(the same generator, sizes and data prep), each configuration of a grid around the search space is
+trained as `stocktune fit --final` trains a run file (train + validation, its epochs, then scored once
+on the untouched test period), and its test rank IC is put next to the oracle's (the generator's own
+drift). Choosing the best row per market *on the test period* is a bound no search can beat: if even
+that falls short of a target, no selection rule, prior or start-up setting will reach it, and what is
+left is data, budget or architecture.
+
+``--members K``: each configuration is also trained with K seeds (10000 + j, as confirmation seeds
+them) and the K models averaged as `evaluate` averages an ensemble (model/ensemble.py): what seed
+averaging adds over one member.
+
+    python bench/ceiling.py                      # 3 planted markets x the default grid, 1 thread (~15 min)
+    python bench/ceiling.py --members 4 --grid '[{"learning_rate": 1e-3}]'
+    python bench/ceiling.py --json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import payoff  # noqa: E402  (the payoff bench's markets, study template and oracle)
+
+from data_prep import prepare  # noqa: E402
+from model.config import TrainConfig  # noqa: E402
+from model.ensemble import MeanOfMembers  # noqa: E402
+from model.evaluation import evaluate_split  # noqa: E402
+from model.refit import final_config, fit_run  # noqa: E402
+from tuner.study_config import load_study_config  # noqa: E402
+
+# around the payoff bench's search space ([search] of payoff.STUDY) and its defaults (lr 1e-3, GRU 2 x 64),
+# at its full budget (8 epochs x 8,192 samples), plus longer training and a Conv1d front end
+GRID: list[dict[str, Any]] = [
+    {"learning_rate": 1e-3},
+    {"learning_rate": 3e-3},
+    {"learning_rate": 1e-2},
+    {"learning_rate": 3e-2},
+    {"learning_rate": 3e-3, "cell": "lstm"},
+    {"learning_rate": 1e-2, "hidden_dim": 32},
+    {"learning_rate": 1e-2, "num_layers": 1},
+    {"learning_rate": 1e-3, "epochs": 16},
+    {"learning_rate": 3e-3, "epochs": 16},
+    {"learning_rate": 3e-3, "epochs": 32},
+    {"learning_rate": 1e-2, "hidden_dim": 32, "epochs": 24},
+    {"learning_rate": 3e-3, "conv_channels": 16},
+]
+BASE = {"epochs": 8, "samples_per_epoch": 8192, "batch_size": 256, "eval_batch_size": 8192}
+
+
+def score(prep: Any, cfg: TrainConfig, members: int, threads: int) -> dict[str, Any]:
+    """Test IC of the final refit of ``cfg`` (seed as given), and with ``members`` > 1 of the average of
+    that many refits seeded 10000 + j."""
+    started = time.perf_counter()
+    ds = prep.dataset()
+    net = fit_run(prep, final_config(cfg, cfg.epochs), final=True, threads=threads).result.model
+    out: dict[str, Any] = {"ic": evaluate_split(net, ds, cfg, split="test").model.ic}
+    if members > 1:
+        nets = []
+        for j in range(members):
+            c = dataclasses.replace(cfg, seed=10000 + j)
+            nets.append(fit_run(prep, final_config(c, c.epochs), final=True, threads=threads).result.model)
+        out["member_ics"] = [evaluate_split(n, ds, cfg, split="test").model.ic for n in nets]
+        out["ensemble_ic"] = evaluate_split(MeanOfMembers(nets), ds, cfg, split="test").model.ic
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="1,2,3", help="planted markets (payoff.py's seeds)")
+    ap.add_argument("--tickers", type=int, default=60)
+    ap.add_argument("--days", type=int, default=1500)
+    ap.add_argument("--pattern", type=float, default=0.1)
+    ap.add_argument("--grid", default=None, help="JSON list of TrainConfig overrides (default: GRID)")
+    ap.add_argument("--members", type=int, default=1, help="also a K-seed ensemble of each configuration")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work", default="runs/bench-ceiling")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    grid = json.loads(args.grid) if args.grid else GRID
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["STOCKTUNE_CACHE"] = str(work / "cache")
+    probe = argparse.Namespace(n_trials=12, epochs=8, samples=8192, tickers=args.tickers, days=args.days,
+                               pattern=args.pattern)
+    rows = []
+    for seed in map(int, args.seeds.split(",")):
+        source = payoff.market("a", seed, args.tickers, args.days, args.pattern)
+        study = payoff._write(work, source, seed, probe, "probe")
+        prep = prepare(source, load_study_config(study).data.prep, work / "cache")
+        oracle = payoff.oracle_ic(prep.dataset(), args.tickers, args.days, seed, args.pattern)
+        for g in grid:
+            cfg = TrainConfig(**{**BASE, "threads": args.threads, **g})
+            row = {"seed": seed, "oracle_ic": oracle, "config": g, **score(prep, cfg, args.members, args.threads)}
+            rows.append(row)
+            if not args.json:
+                ens = f"  ensemble of {args.members}: {row['ensemble_ic'] / oracle:.0%}" if "ensemble_ic" in row else ""
+                print(f"market {seed}: {json.dumps(g):<58} test IC {row['ic']:+.4f} = {row['ic'] / oracle:.0%} of the "
+                      f"oracle's{ens}  ({row['seconds']:.0f} s)", flush=True)
+    best = {s: max(r["ic"] / r["oracle_ic"] for r in rows if r["seed"] == s) for s in {r["seed"] for r in rows}}
+    summary = {"rows": rows, "best_of_grid_on_test": best, "median_best": statistics.median(best.values()),
+               "machine": f"{platform.node()} {os.cpu_count()} cores", "load_average": os.getloadavg()[0]}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print("\nper configuration, median over markets of % of the oracle's test IC:")
+    for g in grid:
+        mine = [r["ic"] / r["oracle_ic"] for r in rows if r["config"] == g]
+        print(f"  {json.dumps(g):<58} {statistics.median(mine):.0%}")
+    print("the best row per market, chosen on the test period (a bound no search reaches): "
+          + ", ".join(f"market {s} {v:.0%}" for s, v in sorted(best.items()))
+          + f"; median {summary['median_best']:.0%}  (load {summary['load_average']:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

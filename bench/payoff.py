@@ -130,20 +130,26 @@ def oracle_ic(dataset: Any, tickers: int, days: int, seed: int, pattern: float) 
     return float(ic.mean()) if ic.size else float("nan")
 
 
-def test_score(prep: Any, run_file: Path, threads: int) -> tuple[float, float, int]:
-    """(test IC, test skill vs 0.5, epochs trained) of a run file's final refit, as `stocktune fit
-    --final` trains it (an ensemble run file: every member, averaged as `evaluate` averages them)."""
+def test_score(prep: Any, run_file: Path, threads: int) -> tuple[float, float, int, list[dict[str, Any]]]:
+    """(test IC, test skill vs 0.5, epochs trained, each member's own test scores) of a run file's final
+    refit, as `stocktune fit --final` trains it (an ensemble run file: every member, averaged as
+    `evaluate` averages them; the members' own scores let the selection among the confirmed
+    configurations be studied after the run without training again)."""
     rc = load_run_config(run_file)
+    alone: list[dict[str, Any]] = []
     if rc.members:
         members = member_configs(rc)
         nets = [r.result.model for r in fit_members(prep, members, threads=threads)]
         cfg = min((c for _, c in members), key=lambda c: c.eval_batch_size)
         net, epochs = MeanOfMembers(nets), sum(c.epochs for _, c in members)
+        for (m, c), n in zip(members, nets):
+            e = evaluate_split(n, prep.dataset(), c, split="test").model
+            alone.append({"trial": m.trial, "seed": m.seed, "ic": e.ic, "skill": e.skill_half})
     else:
         cfg = train_config_for(rc, final=True)
         net, epochs = fit_run(prep, cfg, final=True, threads=threads).result.model, cfg.epochs
     ev = evaluate_split(net, prep.dataset(), cfg, split="test").model
-    return ev.ic, ev.skill_half, epochs
+    return ev.ic, ev.skill_half, epochs, alone
 
 
 def _refit_key(run_file: Path) -> str:
@@ -247,7 +253,7 @@ def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> di
                for arm, folds, confirm in (("single", 1, None), ("folds", args.folds, (args.top_k, args.confirm_seeds)))}
     row["states"] = {k: s["states"] for k, s in studies.items()}
     row["verdict_json"] = studies["folds"]["verdict_json"]
-    scored: dict[str, tuple[float, float, int]] = {}  # one refit per training run (winner = defaults: one)
+    scored: dict[str, tuple[float, float, int, list[dict[str, Any]]]] = {}  # one refit per training run
     for arm, pick in ARMS.items():
         chosen, epochs, study = pick(studies)
         verdicts = {"verdict": study["verdict"], "verdict_defaults": study["verdict_defaults"]} if study else {}
@@ -258,11 +264,11 @@ def one_market(kind: str, seed: int, args: argparse.Namespace, work: Path) -> di
         key = _refit_key(chosen["file"])
         if key not in scored:
             scored[key] = test_score(prep, chosen["file"], args.threads)
-        ic, skill, ep = scored[key]
+        ic, skill, ep, alone = scored[key]
         # the defaults need no search: their own trial (which picks the refit's epochs) and the refit
         spent = (chosen["epochs_run"] if epochs is None else epochs) + ep
         row[arm] = {"ic": ic, "skill": skill, "epochs": spent, **verdicts, "trial": chosen["trial"],
-                    "members": chosen["members"], "refit_epochs": ep}
+                    "members": chosen["members"], "refit_epochs": ep} | ({"member_scores": alone} if alone else {})
     return row
 
 

@@ -14,7 +14,16 @@ from optuna.trial import TrialState
 from tuner.signals import StopFlag
 from tuner.status import study_status
 from tuner.study_config import load_study_config
-from tuner.verdict import BEATS, BETTER, NO_DEFAULTS, NOT_DISTINGUISHABLE, SAME, WINNER_IS_DEFAULTS, WORSE
+from tuner.verdict import (
+    AHEAD_NO_SKILL,
+    BEATS,
+    BETTER,
+    NO_DEFAULTS,
+    NOT_DISTINGUISHABLE,
+    SAME,
+    WINNER_IS_DEFAULTS,
+    WORSE,
+)
 from tuner.worker import run_worker
 
 
@@ -64,7 +73,7 @@ def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched
     assert doc["result"]["trial"] == ranking[0]["trial"] and doc["result"]["ranked_by"] == "confirmation"
     assert doc["result"]["verdict_baselines"].startswith((BEATS, NOT_DISTINGUISHABLE))
     b = doc["result"]["verdict_defaults"]
-    assert b.startswith((BETTER, SAME, WORSE, NO_DEFAULTS, WINNER_IS_DEFAULTS)), b
+    assert b.startswith((BETTER, AHEAD_NO_SKILL, SAME, WORSE, NO_DEFAULTS, WINNER_IS_DEFAULTS)), b
     if not b.startswith(BETTER):  # the warning says what to ship instead
         assert "WARNING" in r.stderr and ("--defaults" in r.stderr or "defaults arm" in r.stderr), r.stderr
     if doc["result"]["verdict_baselines"].startswith(NOT_DISTINGUISHABLE):

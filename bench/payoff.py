@@ -67,6 +67,7 @@ from data_prep.folds import FoldConfig  # noqa: E402
 from data_prep.synthetic import planted_drift  # noqa: E402
 from model.ensemble import MeanOfMembers  # noqa: E402
 from model.evaluation import evaluate_split  # noqa: E402
+from model.metric_names import OBJECTIVES  # noqa: E402
 from model.metrics import per_date_ic  # noqa: E402
 from model.refit import fit_members, fit_run, member_configs, train_config_for  # noqa: E402
 from model.run_file import load_run_config  # noqa: E402
@@ -82,6 +83,7 @@ from tuner.worker import run_confirmation, run_worker  # noqa: E402
 STUDY = """
 name = "payoff"
 n_trials = {n_trials}
+metric = "{metric}"
 [data]
 source = "{source}"
 look_back = 60
@@ -277,7 +279,7 @@ def _write(work: Path, source: str, seed: int, args: argparse.Namespace, arm: st
     d.mkdir(parents=True, exist_ok=True)
     path = d / "study.toml"
     text = STUDY.format(n_trials=args.n_trials, source=source, epochs=args.epochs, samples=args.samples,
-                        seed=seed, startup=max(2, args.n_trials // 3))
+                        seed=seed, startup=max(2, args.n_trials // 3), metric=getattr(args, "metric", "val_mae"))
     path.write_text(f'storage = "sqlite:///{d}/study.db"\nartifacts = "{d}/artifacts"\n' + text)
     return path
 
@@ -377,6 +379,9 @@ def main() -> None:
     ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,
                     help="print the summary of results files written with the same settings (e.g. one per --markets "
                          "kind, run side by side) and exit: no training")
+    ap.add_argument("--first-seed", type=int, default=1, help="markets first-seed .. first-seed + seeds - 1")
+    ap.add_argument("--metric", default="val_mae", choices=sorted(OBJECTIVES),
+                    help="the studies' metric: what ranks trials, prunes and picks each trial's best epoch")
     ap.add_argument("--keep", default=None, metavar="DIR",
                     help="keep each market's studies in DIR/<kind>-<seed> (default: a temporary directory)")
     ap.add_argument("--out", default="runs/bench-payoff/results.json",
@@ -399,9 +404,13 @@ def main() -> None:
     out = Path(args.out)
     kinds = args.markets.split(",")
     args.arms = list(ARMS)
-    doc = load_results(out, {k: getattr(args, k) for k in SETTINGS})
+    settings = {k: getattr(args, k) for k in SETTINGS}
+    if args.metric != "val_mae":  # files of the default metric (written before the option) keep their settings
+        settings["metric"] = args.metric
+    doc = load_results(out, settings)
     t0 = time.perf_counter()
-    for seed in range(1, args.seeds + 1):  # the kinds interleaved: a run cut short has some of each
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:  # the kinds interleaved: a run cut short has some of each
         for kind in kinds:
             key = f"{kind}-{seed}"
             if key in doc["markets"]:
@@ -425,7 +434,7 @@ def main() -> None:
                 + (f" [{'beats' if r[arm]['verdict'].startswith('beats') else 'noise'}]"
                    if r[arm].get("verdict") else "") for arm in ARMS)
                   + f"  ({time.perf_counter() - t0:.0f}s, load {os.getloadavg()[0]:.1f})", flush=True)
-    rows = [r for k in kinds for s in range(1, args.seeds + 1) if (r := doc["markets"].get(f"{k}-{s}"))]
+    rows = [r for k in kinds for s in seeds if (r := doc["markets"].get(f"{k}-{s}"))]
     summarize(rows, kinds)
     print(f"\ntotal {time.perf_counter() - t0:.0f}s this run; load average at the end {os.getloadavg()[0]:.1f}; "
           f"rows: {out}")

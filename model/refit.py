@@ -41,10 +41,11 @@ def _check_epochs(epochs: int | None) -> None:
 
 def train_config_for(rc: RunConfig, final: bool = False, epochs: int | None = None) -> TrainConfig:
     """The run file's [train] for a plain fit, or its final refit: ``epochs`` (the CLI), else
-    [result].best_epoch (the tuned trial's best epoch), else [train].epochs."""
+    [result].refit_epochs (what the study's rule chose at export), else [result].best_epoch (the tuned
+    trial's best epoch), else [train].epochs."""
     _check_epochs(epochs)
     if final:
-        return final_config(rc.train, epochs or rc.best_epoch or rc.train.epochs)
+        return final_config(rc.train, epochs or rc.refit_epochs or rc.best_epoch or rc.train.epochs)
     return dataclasses.replace(rc.train, epochs=epochs) if epochs is not None else rc.train
 
 

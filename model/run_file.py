@@ -69,6 +69,13 @@ class RunConfig:
         return value if isinstance(value, int) else None
 
     @property
+    def refit_epochs(self) -> int | None:
+        """[result].refit_epochs: the epochs `fit --final` trains, as the study's ``refit_epochs`` rule chose
+        them at export (checked when the file was read); files exported before it have best_epoch only."""
+        value = self.result.get("refit_epochs")
+        return value if isinstance(value, int) else None
+
+    @property
     def verdicts(self) -> dict[str, str]:
         """The verdict lines [result] carries (checked to be strings when the file was read)."""
         return {k: self.result[k] for k in VERDICT_KEYS if k in self.result}
@@ -145,6 +152,7 @@ def _check_result(table: Any, path: Path) -> dict[str, Any]:
     if not isinstance(table, Mapping):
         raise InputError(f"[result] must be a table ({path}).")
     _positive_int(table.get("best_epoch"), "best_epoch", f"{path}, [result]")
+    _positive_int(table.get("refit_epochs"), "refit_epochs", f"{path}, [result]")
     for key in VERDICT_KEYS:
         if key in table and not isinstance(table[key], str):
             raise InputError(f"{key} must be a one-line string, but got {key}={table[key]!r} ({path}, [result]); "

@@ -148,12 +148,11 @@ def enqueue_confirmation(cfg: StudyConfig, top_k: int, seeds: int, wait: float =
 
 
 def _epochs(cfg: StudyConfig, trial: FrozenTrial | None) -> int:
-    """The epochs a confirmation run of ``trial`` trains: its best epoch (what `export` writes and the
-    final refit trains), else [train] epochs (a defaults trial that did not finish)."""
-    best = trial.user_attrs.get("best_epoch") if trial is not None else None
-    if isinstance(best, int) and best >= 1:
-        return best
-    return cfg.train_config({}).epochs
+    """The epochs a confirmation run of ``trial`` trains: what `export` writes and the final refit trains
+    (``StudyConfig.refit_epochs_for``)."""
+    if trial is None:
+        return cfg.train_config({}).epochs
+    return cfg.refit_epochs_for(trial.params, trial.user_attrs.get("best_epoch"))
 
 
 def _states(trials: list[FrozenTrial]) -> str:

@@ -62,6 +62,7 @@ def run_document(cfg: StudyConfig, trial: optuna.trial.FrozenTrial, rank: int = 
         "metric": cfg.metric, "direction": cfg.direction,
         "value": float(trial.value) if trial.value is not None else None,
         "best_epoch": ua.get("best_epoch"), "epochs_run": ua.get("epochs_run"),
+        "refit_epochs": cfg.refit_epochs_for(trial.params, ua.get("best_epoch")),
         "metrics": {k: ua[k] for k in VALIDATION_METRICS if ua.get(k) is not None},
         "dataset_cache_key": ua.get("dataset_cache_key"),
         "stocktune_version": ua.get("stocktune_version"),

@@ -22,14 +22,17 @@ from model.metric_names import OBJECTIVES as METRICS
 from model.run_file import DataSpec, parse_data, read_toml
 
 from .registry import PRUNERS, SAMPLERS, PrunerConfig, SamplerConfig, check_given_settings
-from .space import Dimension, parse_search
+from .space import Dimension, Fixed, parse_search
 from .urls import mask_url, validate_storage_url
 
 __all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "WorkerConfig", "ConfirmConfig",
            "load_study_config", "SAMPLERS", "PRUNERS", "METRICS"]
 
-_TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description",
+_TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description", "refit_epochs",
              "data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
+# what a confirmation run and the final refit train: the trial's best epoch, or its whole [train] budget
+# (bench/refit_epochs.py measures the two)
+REFIT_EPOCHS = ("best", "budget")
 _TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
 
 
@@ -99,6 +102,17 @@ class StudyConfig:
     confirm: ConfirmConfig | None = None  # None: no [confirm] table (`stocktune confirm` uses the defaults)
     path: Path | None = None
     description: str = ""  # shown at the top of the dashboard's study note
+    refit_epochs: str = "best"  # REFIT_EPOCHS: the epochs confirmation runs and the final refit train
+
+    def refit_epochs_for(self, params: Mapping[str, Any], best_epoch: Any) -> int:
+        """The epochs a confirmation run and the final refit of a trial train (``refit_epochs``):
+        "best", the trial's best epoch (the median over its folds), else its [train] epochs (a trial
+        that did not finish); "budget", its [train] epochs: the whole schedule the trial was given."""
+        if self.refit_epochs == "best" and isinstance(best_epoch, int) and not isinstance(best_epoch, bool) \
+                and best_epoch >= 1:
+            return best_epoch
+        fixed = {k: v.value for k, v in self.search.items() if isinstance(v, Fixed)}
+        return self.train_config({**fixed, **params}).epochs
 
     @property
     def storage_masked(self) -> str:
@@ -178,6 +192,10 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
         raise InputError(f"timeout must be a positive number of seconds, but got timeout={t!r} "
                          f"({'--timeout' if timeout is not None else path}).")
 
+    refit = doc.get("refit_epochs", "best")
+    if refit not in REFIT_EPOCHS:
+        raise InputError(f"refit_epochs must be one of {list(REFIT_EPOCHS)}, but got refit_epochs={refit!r} ({path}): "
+                         "\"best\" refits for the trial's best epoch, \"budget\" for its [train] epochs.")
     metric = doc.get("metric", "val_mae")
     if metric not in METRICS:
         raise InputError(f"metric must be one of {sorted(METRICS)}, but got metric={metric!r} ({path}).")
@@ -212,6 +230,7 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
         pruner=kind(PrunerConfig, "pruner"), heartbeat=sub(HeartbeatConfig, "heartbeat"),
         worker=sub(WorkerConfig, "worker"), validation=sub(FoldConfig, "validation"),
         confirm=sub(ConfirmConfig, "confirm") if "confirm" in doc else None, path=path, description=description,
+        refit_epochs=refit,
     )
 
 
@@ -220,7 +239,7 @@ def describe(cfg: StudyConfig) -> dict[str, Any]:
     return {
         "name": cfg.name, "storage": cfg.storage_masked, "artifacts": str(cfg.artifacts),
         "n_trials": cfg.n_trials, "timeout": cfg.timeout, "direction": cfg.direction, "metric": cfg.metric,
-        "data": cfg.data.to_mapping(), "train": cfg.train,
+        "refit_epochs": cfg.refit_epochs, "data": cfg.data.to_mapping(), "train": cfg.train,
         "search": {k: v.to_mapping() for k, v in cfg.search.items()},
         "sampler": to_mapping(cfg.sampler), "pruner": to_mapping(cfg.pruner),
         "heartbeat": to_mapping(cfg.heartbeat), "worker": to_mapping(cfg.worker),

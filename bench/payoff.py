@@ -348,6 +348,11 @@ def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
             f"{arm} {_paired(mine, arm, 'skill')}" for arm in ARMS if arm != "defaults"))
         print("  (a) beats / (b) better: the verdict of the arm's study (single: the one-window study; the others: "
               "the folds study), counted over markets")
+        # a policy computed from the same rows (no refit of its own): the ensemble when (a) says beats
+        pol = [{"defaults": r["defaults"], "p": r["ensemble"] if (r["ensemble"].get("verdict") or "").startswith("beats")
+                and r["ensemble"]["ic"] is not None else r["defaults"]} for r in mine]
+        print(f"  policy 'the ensemble when (a) beats, else the defaults': median test IC "
+              f"{_median([x['p']['ic'] for x in pol]):+.4f}, - defaults {_paired(pol, 'p')}")
 
 
 def summarize_files(files: list[Path]) -> None:

@@ -112,7 +112,7 @@ def test_the_defaults_trial_is_never_pruned_and_confirmation_retrains_it_at_its_
     # best epoch (what export writes and the refit trains) is 2 of 4, so the fixed count differs from [train]
     (study_dir / "c").mkdir()
     cfg = load_study_config(write_study(study_dir / "c", name="c", n_trials=4, search=SEARCH, train={"epochs": 4},
-                                        sampler={"name": "random", "seed": 3}))
+                                        sampler={"name": "random", "seed": 3}, extra={"refit_epochs": "best"}))
 
     def best_at_2_for_the_defaults(dataset, tcfg, **kw):
         r = fake(dataset, tcfg, **kw)

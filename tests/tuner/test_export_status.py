@@ -146,7 +146,7 @@ def test_a_trial_that_stopped_early_exports_its_best_epoch_and_fit_final_trains_
                                device="cpu", stopped_early=len(history) < cfg.epochs, evaluation=None)
 
     monkeypatch.setattr(model, "fit", stopping_fit)
-    path = write_study(study_dir, n_trials=1, train={"epochs": 8, "patience": 2})
+    path = write_study(study_dir, n_trials=1, train={"epochs": 8, "patience": 2}, extra={"refit_epochs": "best"})
     cfg = load_study_config(path)
     run_worker(cfg, stop=StopFlag(), worker_index=0)
     [t] = optuna.load_study(study_name=cfg.name, storage=cfg.storage).get_trials()

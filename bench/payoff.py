@@ -16,8 +16,9 @@ Arms (``ARMS``), each a run file the product's own `export` writes, refitted as 
                    seeds, refitted and averaged (model/ensemble.py), as `evaluate`/`predict` average them
   recommended      what the product tells the user to ship (tuner/export.py ``what_to_ship``, the policy
                    `export`'s warning states): the winner when verdict (b) says "better than the defaults",
-                   else the defaults
-  recommended_ens  the same policy shipping the ensemble instead of the winner (a lever, measured here)
+                   else the ensemble (the study is confirmed), else the defaults. --summarize re-picks it
+                   with today's policy from the arms a row scored, so rows of an earlier policy compare
+  recommended_ens  a lever: the ensemble when (b) says "better than the defaults", else the defaults
 and the oracle (the generator's own drift) on the planted markets. Per arm: median test rank IC, % of
 the oracle's, test skill vs always-0.5, epochs trained (the study's search + confirmation + the refit(s);
 the defaults: their own trial and refit only), test IC per 1,000 epochs, the paired difference to the
@@ -51,6 +52,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,7 @@ from model.metrics import per_date_ic  # noqa: E402
 from model.refit import fit_members, fit_run, member_configs, train_config_for  # noqa: E402
 from model.run_file import load_run_config  # noqa: E402
 from tuner.confirm import summarize_confirmation  # noqa: E402
-from tuner.export import SHIP_WINNER, export_best, what_to_ship  # noqa: E402
+from tuner.export import SHIP_ENSEMBLE, SHIP_WINNER, export_best, what_to_ship  # noqa: E402
 from tuner.export_ensemble import export_ensemble  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
 from tuner.study_config import ConfirmConfig, load_study_config  # noqa: E402
@@ -220,11 +222,29 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
 Pick = tuple[dict[str, Any] | None, int | None, dict[str, Any] | None]
 
 
-def _recommended(s: dict[str, Any], shipped: str) -> Pick:
-    """What the product tells the user to ship (tuner/export.py ``what_to_ship``): ``shipped`` (the
-    winner, or for the variant the ensemble) when (b) says better than the defaults, else the defaults."""
+def _recommended(s: dict[str, Any], shipped: str | None = None) -> Pick:
+    """What the product tells the user to ship (tuner/export.py ``what_to_ship``: the winner, the
+    ensemble or the defaults); ``shipped``: the lever variant, that file when (b) says better than the
+    defaults, else the defaults."""
     f = s["folds"]
-    return (f[shipped] if f["ship"] == SHIP_WINNER else f["defaults"]), f["epochs"], f
+    if shipped is not None:
+        return (f[shipped] if f["ship"] == SHIP_WINNER else f["defaults"]), f["epochs"], f
+    return f[{SHIP_WINNER: "winner", SHIP_ENSEMBLE: "ensemble"}.get(f["ship"], "defaults")], f["epochs"], f
+
+
+def current_policy(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its ``recommended`` arm re-picked by today's ``what_to_ship`` from the arms the row
+    already scored (rows written under an earlier policy read as if run today; no training)."""
+    v = row.get("verdict_json")
+    if not v:
+        return row
+    ship = what_to_ship(SimpleNamespace(confirmed=bool(v.get("confirmed")),
+                                        defaults=SimpleNamespace(outcome=v["defaults"]["outcome"])))
+    arm = {SHIP_WINNER: "winner", SHIP_ENSEMBLE: "ensemble"}.get(ship, "defaults")
+    picked = dict(row[arm]) if arm != "defaults" else {**row["recommended"], **{
+        k: row["defaults"][k] for k in ("ic", "skill", "trial", "members", "refit_epochs") if k in row["defaults"]}}
+    return {**row, "recommended": {**picked, "verdict": row["recommended"].get("verdict"),
+                                   "verdict_defaults": row["recommended"].get("verdict_defaults"), "ship": ship}}
 
 
 ARMS: dict[str, Callable[[dict[str, Any]], Pick]] = {
@@ -236,9 +256,10 @@ ARMS: dict[str, Callable[[dict[str, Any]], Pick]] = {
     "winner": lambda s: (s["folds"]["winner"], s["folds"]["epochs"], s["folds"]),
     # the confirmed configurations x their confirmation seeds, averaged (`export --ensemble`)
     "ensemble": lambda s: (s["folds"]["ensemble"], s["folds"]["epochs"], s["folds"]),
-    # what the product recommends: the winner when (b) says better than the defaults, else the defaults
-    "recommended": lambda s: _recommended(s, "winner"),
-    # the same policy shipping the ensemble instead of the winner (a lever, not what the product says)
+    # what the product recommends (what_to_ship): the winner when (b) says better than the defaults, else
+    # the ensemble of a confirmed study, else the defaults
+    "recommended": lambda s: _recommended(s),
+    # a lever: the ensemble when (b) says better than the defaults, else the defaults
     "recommended_ens": lambda s: _recommended(s, "ensemble"),
 }
 
@@ -320,6 +341,7 @@ def _paired(rows: list[dict[str, Any]], arm: str, key: str = "ic") -> str:
 
 
 def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
+    rows = [current_policy(r) for r in rows]
     for kind in kinds:
         mine = [r for r in rows if r["market"] == kind]
         if not mine:

@@ -34,9 +34,10 @@ from .trials import count_words, ranked, state_counts
 from .verdict import AHEAD_NO_SKILL, BETTER, NO_DEFAULTS, WINNER_IS_DEFAULTS, Verdict, format_verdict, study_verdict
 
 __all__ = ["export_best", "export_targets", "run_document", "Export", "verdict_warnings", "what_to_ship",
-           "SHIP_WINNER", "SHIP_DEFAULTS"]
+           "SHIP_WINNER", "SHIP_ENSEMBLE", "SHIP_DEFAULTS"]
 
 SHIP_WINNER = "winner"
+SHIP_ENSEMBLE = "ensemble"
 SHIP_DEFAULTS = "defaults"
 
 
@@ -147,12 +148,18 @@ def export_best(cfg: StudyConfig, out: str | Path, top_k: int = 1,
 
 def what_to_ship(v: Verdict | None) -> str:
     """The product's recommendation, one policy for `export`'s warning and `bench/payoff.py`'s
-    ``recommended`` arm: the winner when question (b) says it is better than the defaults, else the
-    defaults (also when the winner is the defaults). A study without a defaults arm or a verdict has
-    nothing to compare with: the winner."""
+    ``recommended`` arm: the winner when question (b) says it is better than the defaults; else, for a
+    confirmed study, the ensemble of the confirmed configurations x their seeds (`export --ensemble`);
+    else the defaults. A study without a defaults arm or a verdict has nothing to compare with: the
+    winner.
+
+    Why the ensemble when the winner is not shown better: averaging never does worse in absolute error
+    than the average member (the error is convex), it holds the defaults and the search's front-runners
+    at once, and on bench/payoff.py's full budget it beat the defaults on test IC and skill where the
+    single winner did not (bench/README.md, "Does tuning pay")."""
     if v is None or v.defaults.outcome in (BETTER, NO_DEFAULTS):
         return SHIP_WINNER
-    return SHIP_DEFAULTS
+    return SHIP_ENSEMBLE if v.confirmed else SHIP_DEFAULTS
 
 
 def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> list[str]:
@@ -167,13 +174,22 @@ def verdict_warnings(v: Verdict | None, study: str, exported_defaults: bool) -> 
                    f"{a.skill_half:+.2%} (SE {a.skill_half_se:.2%}), z {a.z:+.2f} below the bar {a.bar_z:.2f} of the "
                    f"best of {a.candidates} with no signal. Evaluate it on the test period before trusting "
                    "it (`stocktune evaluate`).")
+    ship = what_to_ship(v)
+    ensemble = (f"ship the ensemble of the confirmed configurations x their seeds, written by `stocktune export "
+                f"{study} --ensemble` (the defaults and the front-runners averaged; docs/selection.md, 'What the "
+                "product recommends').")
     if exported_defaults:
+        if ship == SHIP_ENSEMBLE:
+            out.append(f"verdict (b) says {b.outcome!r}; rather than the defaults alone, {ensemble}")
         return out
     if b.outcome == NO_DEFAULTS:
         out.append("this study has no defaults arm, so nothing says the winner is better than not tuning; "
                    "evaluate the untuned configuration on the test period too.")
-    elif what_to_ship(v) == SHIP_WINNER:
+    elif ship == SHIP_WINNER:
         return out
+    elif ship == SHIP_ENSEMBLE:
+        out.append(f"verdict (b) on the winner (trial {v.winner}) vs the defaults (trial {b.defaults_trial}) says "
+                   f"{b.outcome!r}, so this file is not what to ship: {ensemble}")
     elif b.outcome == AHEAD_NO_SKILL:
         out.append(f"the winner (trial {v.winner}) is ahead of the defaults (trial {b.defaults_trial}) only in losing "
                    "less to always-0.5: neither beats the naive baselines, so the search found no model worth "

@@ -74,8 +74,8 @@ def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched
     assert doc["result"]["verdict_baselines"].startswith((BEATS, NOT_DISTINGUISHABLE))
     b = doc["result"]["verdict_defaults"]
     assert b.startswith((BETTER, AHEAD_NO_SKILL, SAME, WORSE, NO_DEFAULTS, WINNER_IS_DEFAULTS)), b
-    if not b.startswith(BETTER):  # the warning says what to ship instead
-        assert "WARNING" in r.stderr and ("--defaults" in r.stderr or "defaults arm" in r.stderr), r.stderr
+    if not b.startswith(BETTER):  # the warning says what to ship instead: a confirmed study's ensemble
+        assert "WARNING" in r.stderr and f"stocktune export {path} --ensemble" in r.stderr, r.stderr
     if doc["result"]["verdict_baselines"].startswith(NOT_DISTINGUISHABLE):
         assert "WARNING" in r.stderr and "not distinguishable" in r.stderr
 

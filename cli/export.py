@@ -11,7 +11,8 @@ seeds (`stocktune confirm` first; --top-k K keeps the K best configurations); `s
 trains every member into one model directory, and `evaluate`/`predict` average them.
 The verdict heads the file and its [result] (verdict_baselines, verdict_defaults). When the winner
 is not better than the study's defaults arm, a warning on stderr says so and what to ship instead:
---defaults writes the defaults' configuration (the trial marked as the defaults arm) in the same form.
+for a confirmed study the --ensemble; else the defaults, which --defaults writes (the trial marked as
+the defaults arm) in the same form.
 
 example: stocktune export studies/sample.toml --out best.toml && stocktune fit --config best.toml
          stocktune export studies/sample.toml --defaults --out defaults.toml

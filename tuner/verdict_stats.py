@@ -18,8 +18,8 @@ their false-positive rates (docs/selection.md, section 4).
     "Better" also needs (a): on a market with no signal the configurations still differ in how much
     they lose to always-0.5 (a large default net fits more noise than a small tuned one), so the
     paired test alone said "better" on 4 of 10 no-signal markets of bench/payoff.py. A winner that
-    only loses less than the defaults is ``AHEAD_NO_SKILL``: tuning did not make a model worth
-    shipping, and nothing is recommended over the defaults.
+    only loses less than the defaults is ``AHEAD_NO_SKILL``: not a winner worth shipping on its own
+    (tuner/export.py ``what_to_ship`` then recommends the ensemble, or the defaults).
 """
 from __future__ import annotations
 

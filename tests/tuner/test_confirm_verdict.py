@@ -82,6 +82,11 @@ def test_two_confirm_workers_share_the_runs_and_export_uses_the_ranking(searched
 
 def test_a_killed_confirm_worker_is_resumed_by_the_next(searched, tmp_path, tuner_cache):
     path, cfg = searched
+    # confirmation runs long enough to be killed inside one (the search's runs take < 0.1 s an epoch and
+    # may stop at epoch 2: a kill could land between runs): 10 epochs of 8,192 samples each
+    text = path.read_text().replace("samples_per_epoch = 1024", "samples_per_epoch = 8192")
+    assert text != path.read_text()
+    path.write_text('refit_epochs = "budget"\n' + text)
     a = b = None
 
     def reported() -> int:
@@ -94,7 +99,7 @@ def test_a_killed_confirm_worker_is_resumed_by_the_next(searched, tmp_path, tune
     try:
         a = start("confirm", str(path), "--top-k", "1", "--seeds", "2", "--threads", "1", cwd=tmp_path,
                   env=env(tuner_cache), log=tmp_path / "a.log")
-        wait_for(lambda: reported() >= 1, 240, "a confirmation run to report an epoch", every=0.2)
+        wait_for(lambda: reported() >= 1, 240, "a confirmation run to report an epoch", every=0.05)
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=30)
         b = start("confirm", str(path), "--top-k", "1", "--seeds", "2", "--threads", "1", cwd=tmp_path,

@@ -110,7 +110,9 @@ def test_tune_stopped_during_the_search_exits_130_without_confirming(tmp_path, t
 
 
 def test_tune_stopped_during_the_confirmation_exits_143(tmp_path, tuner_cache):
-    path = _study(tmp_path, "conf", confirm={"top_k": 1, "seeds": 1})
+    # confirmation runs of the whole budget (20 epochs): a run of the trial's best epoch may be 1-2 epochs
+    # long and end before the signal lands
+    path = _study(tmp_path, "conf", confirm={"top_k": 1, "seeds": 1}, extra={"refit_epochs": "budget"})
     rc, text = _stopped(tmp_path, tuner_cache, "tune", (str(path), "--threads", "1"),
                         lambda: _reported(path, ".confirm") >= 1, "a confirmation run to report an epoch",
                         signal.SIGTERM, timeout=400)

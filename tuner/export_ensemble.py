@@ -45,8 +45,9 @@ def ensemble_document(cfg: StudyConfig, trials: Mapping[int, Any], rows: list[Co
     for row, doc in zip(rows, docs):
         number = row.trial
         ranks.append(number)
-        # the epochs its confirmation runs trained (fixed before they saw validation), else the trial's best epoch
-        epochs = row.epochs if row.epochs is not None else doc["result"].get("best_epoch")
+        # the epochs its confirmation runs trained (fixed before they saw validation), else what the study's
+        # refit_epochs rule gives its refit
+        epochs = row.epochs if row.epochs is not None else doc["result"].get("refit_epochs")
         for j in range(row.n):
             seed = SEED_BASE + j
             member = {"name": f"trial{number}-seed{seed}", "trial": number, "seed": seed,

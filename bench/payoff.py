@@ -222,6 +222,10 @@ def run_study(path: Path, folds: int, confirm: tuple[int, int] | None, threads: 
 Pick = tuple[dict[str, Any] | None, int | None, dict[str, Any] | None]
 
 
+# what_to_ship's answer -> the arm (run file) it names; anything else ships the defaults
+ARM_OF_SHIP = {SHIP_WINNER: "winner", SHIP_ENSEMBLE: "ensemble"}
+
+
 def _recommended(s: dict[str, Any], shipped: str | None = None) -> Pick:
     """What the product tells the user to ship (tuner/export.py ``what_to_ship``: the winner, the
     ensemble or the defaults); ``shipped``: the lever variant, that file when (b) says better than the
@@ -229,7 +233,7 @@ def _recommended(s: dict[str, Any], shipped: str | None = None) -> Pick:
     f = s["folds"]
     if shipped is not None:
         return (f[shipped] if f["ship"] == SHIP_WINNER else f["defaults"]), f["epochs"], f
-    return f[{SHIP_WINNER: "winner", SHIP_ENSEMBLE: "ensemble"}.get(f["ship"], "defaults")], f["epochs"], f
+    return f[ARM_OF_SHIP.get(f["ship"], "defaults")], f["epochs"], f
 
 
 def current_policy(row: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def current_policy(row: dict[str, Any]) -> dict[str, Any]:
         return row
     ship = what_to_ship(SimpleNamespace(confirmed=bool(v.get("confirmed")),
                                         defaults=SimpleNamespace(outcome=v["defaults"]["outcome"])))
-    arm = {SHIP_WINNER: "winner", SHIP_ENSEMBLE: "ensemble"}.get(ship, "defaults")
+    arm = ARM_OF_SHIP.get(ship, "defaults")
     picked = dict(row[arm]) if arm != "defaults" else {**row["recommended"], **{
         k: row["defaults"][k] for k in ("ic", "skill", "trial", "members", "refit_epochs") if k in row["defaults"]}}
     return {**row, "recommended": {**picked, "verdict": row["recommended"].get("verdict"),

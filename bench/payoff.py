@@ -381,9 +381,38 @@ def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:
               f"{_median([x['p']['ic'] for x in pol]):+.4f}, - defaults {_paired(pol, 'p')}")
 
 
-def summarize_files(files: list[Path]) -> None:
-    """The summary of the markets in ``files``, which must share their settings (one run's, split by kind)."""
+FOLDS_ARMS = ("winner", "ensemble", "recommended", "recommended_ens")  # the arms the folds study's verdict judges
+
+
+def reverdict(doc: dict[str, Any], keep: Path) -> dict[str, Any]:
+    """``doc`` with every verdict recomputed by today's tuner/verdict.py from the studies a ``--keep``
+    run kept (no training): a change of the verdict's rule, measured on the very same studies. A market
+    whose studies were not kept is left as it was, and said."""
+    for key, row in doc["markets"].items():
+        for kind, folds, arms in (("single", 1, ("single",)), ("folds", doc["settings"]["folds"], FOLDS_ARMS)):
+            found = sorted((keep / key).glob(f"{kind}-*/study.toml"))
+            if not found:
+                print(f"  {key}: no kept {kind} study under {keep / key}; its verdict is the file's", file=sys.stderr)
+                continue
+            cfg = dataclasses.replace(load_study_config(found[0]), validation=FoldConfig(folds=folds))
+            v = study_verdict(cfg, optuna.load_study(study_name=cfg.name, storage=cfg.storage))
+            for arm in arms:
+                row[arm] |= {"verdict": v.baselines.outcome if v else None,
+                             "verdict_defaults": v.defaults.outcome if v else None}
+            if kind == "folds":
+                row["verdict_json"] = v.to_json() if v else None
+    return doc
+
+
+def summarize_files(files: list[Path], keep: Path | None = None, out: Path | None = None) -> None:
+    """The summary of the markets in ``files``, which must share their settings (one run's, split by kind);
+    ``keep``: their verdicts recomputed from the kept studies first (``out``: written there too)."""
     docs = [json.loads(f.read_text()) for f in files]
+    if keep is not None:
+        docs = [reverdict(d, keep) for d in docs]
+        if out is not None:
+            for f, d in zip(files, docs):
+                save_results(out / f.name, d)
     if any(d.get("settings") != docs[0].get("settings") for d in docs):
         sys.exit(f"{', '.join(map(str, files))} were written with different settings; summarize them one at a time.")
     markets = {k: r for d in docs for k, r in d["markets"].items()}
@@ -410,6 +439,11 @@ def main() -> None:
     ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,
                     help="print the summary of results files written with the same settings (e.g. one per --markets "
                          "kind, run side by side) and exit: no training")
+    ap.add_argument("--reverdict", default=None, metavar="KEEP",
+                    help="with --summarize: recompute every verdict with today's rule from the studies kept in KEEP "
+                         "(the run's --keep DIR) before summarizing; no training")
+    ap.add_argument("--reverdict-out", default=None, metavar="DIR",
+                    help="with --reverdict: also write the re-verdicted results files into DIR (same names)")
     ap.add_argument("--first-seed", type=int, default=1, help="markets first-seed .. first-seed + seeds - 1")
     ap.add_argument("--metric", default="val_mae", choices=sorted(OBJECTIVES),
                     help="the studies' metric: what ranks trials, prunes and picks each trial's best epoch")
@@ -419,7 +453,8 @@ def main() -> None:
                     help="results, one entry per market, written after each; a rerun skips the markets done")
     args = ap.parse_args()
     if args.summarize:
-        return summarize_files([Path(f) for f in args.summarize])
+        return summarize_files([Path(f) for f in args.summarize], Path(args.reverdict) if args.reverdict else None,
+                               Path(args.reverdict_out) if args.reverdict_out else None)
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.n_trials = args.n_trials or (6 if args.quick else 12)
     args.epochs = args.epochs or (5 if args.quick else 8)

@@ -19,8 +19,8 @@ Flows (rows):
   itself: the hardest case). With "pruner", only the winner's series survives (n_examined = N).
 - "epochs, trial series": 8 epochs x 3 folds, each fold's series at its best epoch (as early stopping
   picks it): what the verdict sees without confirmation. It then counts N x 8 x 3 candidates (each
-  (fold, epoch) a candidate); counting N alone (``--epochs-as-one``, not counted) gives 0.24-0.26 false
-  "beats" at rho = 0, and N x 8 gave 0.076.
+  (fold, epoch) a candidate); counting N alone (``--epochs-as-one``, not counted) gives 0.31-0.35 false
+  "beats" at rho = 0, and N x 8 gave 0.076 (while PBO still gated (a)).
 - "search, configs lose": as "search", but the configurations differ in how much they lose to
   always-0.5 (none has skill): the defaults by ``DEFAULTS_LOSS`` per date, the others by up to half of
   it (a large default net fits more noise than a small tuned one, as on bench/payoff.py's no-signal

@@ -112,8 +112,8 @@ def study_verdict(cfg: StudyConfig, study: optuna.Study) -> Verdict | None:
     lag = max(0, look_ahead - 1)
     method = ("skill = 1 - MAE/MAE(always 0.5) on the validation folds, SE Hansen-Hodrick with "
               f"{lag} lags; (a) z = skill/SE must exceed the bar the best of N no-signal trials with their "
-              f"correlation exceeds with probability {baselines.alpha:g}, and PBO (CSCV over "
-              f"{baselines.pbo_blocks or '-'} date blocks) < 0.5; (b) paired per-date skill difference to the "
+              f"correlation exceeds with probability {baselines.alpha:g}; PBO (CSCV over "
+              f"{baselines.pbo_blocks or '-'} date blocks) is shown, not required; (b) paired per-date skill difference to the "
               f"defaults, SE Hansen-Hodrick with {lag} lags, 'better' beyond the best of N - 1 differences and "
               "only when (a) says beats")
     return Verdict(winner, source, bool(confirmed), int(win.date.size), baselines, defaults, method)

@@ -49,3 +49,35 @@ def test_summarize_refuses_files_of_other_settings(tmp_path, capsys):
         summarize_files([a, b])
     summarize_files([a, a])  # the same settings: fine (no markets, no table)
     assert "settings" in capsys.readouterr().out
+
+
+def test_reverdict_recomputes_each_arm_s_verdict_from_its_kept_study(tmp_path, monkeypatch, capsys):
+    """--reverdict: the folds study's verdict goes to the arms it judges (and verdict_json), the
+    one-window study's to ``single``; a market whose studies were not kept stays as it was, and says so."""
+    from types import SimpleNamespace
+
+    import bench.payoff as payoff
+
+    for kind in ("single", "folds"):
+        (tmp_path / "a-1" / f"{kind}-1-9").mkdir(parents=True)
+        (tmp_path / "a-1" / f"{kind}-1-9" / "study.toml").write_text("")
+
+    def verdict(cfg, study):
+        a = SimpleNamespace(outcome=f"beats ({cfg.validation.folds} folds)")
+        return SimpleNamespace(baselines=a, defaults=SimpleNamespace(outcome="d"),
+                               to_json=lambda: {"folds": cfg.validation.folds})
+
+    monkeypatch.setattr(payoff, "load_study_config", lambda p: SimpleNamespace(name="s", storage="x"))
+    monkeypatch.setattr(payoff.dataclasses, "replace", lambda c, **kw: SimpleNamespace(**vars(c), **kw))
+    monkeypatch.setattr(payoff.optuna, "load_study", lambda **kw: None)
+    monkeypatch.setattr(payoff, "study_verdict", verdict)
+    old = {arm: {"ic": 0.1, "verdict": "old"} for arm in ARMS}
+    doc = {"settings": {"folds": 3}, "markets": {"a-1": {**json.loads(json.dumps(old)), "verdict_json": None},
+                                                 "a-2": {**json.loads(json.dumps(old)), "verdict_json": None}}}
+    out = payoff.reverdict(doc, tmp_path)
+    row = out["markets"]["a-1"]
+    assert row["single"]["verdict"] == "beats (1 folds)" and row["verdict_json"] == {"folds": 3}
+    assert {row[a]["verdict"] for a in payoff.FOLDS_ARMS} == {"beats (3 folds)"}
+    assert row["defaults"]["verdict"] == "old" and row["winner"]["ic"] == 0.1
+    assert out["markets"]["a-2"]["winner"]["verdict"] == "old"
+    assert "a-2: no kept folds study" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from tuner.objective import series_path
 from tuner.status import format_status, study_status
 from tuner.study_config import load_study_config
 from tuner.verdict import BETTER, NO_DEFAULTS, SAME
+from tuner.verdict_stats import VERSION
 
 T, LOOK_AHEAD = 300, 5
 DIST = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True)}
@@ -73,7 +74,7 @@ def test_a_planted_edge_over_the_defaults_is_better_everywhere_it_is_shown(cfg_o
     r = stocktune("status", str(path), "--json", cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["verdict"]["version"] == 2 and data["verdict"]["defaults"]["outcome"] == BETTER
+    assert data["verdict"]["version"] == VERSION and data["verdict"]["defaults"]["outcome"] == BETTER
     assert data["verdict"]["baselines"]["n_trials_examined"] == 6 and data["best"]["number"] == 3
     result = tomllib.loads(export_best(cfg, tmp_path / "best.toml").paths[0].read_text())["result"]
     assert result["trial"] == 3 and result["verdict_defaults"].startswith(BETTER)

@@ -77,7 +77,7 @@ from tuner.confirm import summarize_confirmation  # noqa: E402
 from tuner.export import SHIP_ENSEMBLE, SHIP_WINNER, export_best, what_to_ship  # noqa: E402
 from tuner.export_ensemble import export_ensemble  # noqa: E402
 from tuner.signals import StopFlag  # noqa: E402
-from tuner.study_config import ConfirmConfig, load_study_config  # noqa: E402
+from tuner.study_config import REFIT_EPOCHS, ConfirmConfig, load_study_config  # noqa: E402
 from tuner.trials import ranked  # noqa: E402
 from tuner.verdict import BETTER, study_verdict  # noqa: E402
 from tuner.worker import run_confirmation, run_worker  # noqa: E402
@@ -86,6 +86,7 @@ STUDY = """
 name = "payoff"
 n_trials = {n_trials}
 metric = "{metric}"
+refit_epochs = "{refit_epochs}"
 [data]
 source = "{source}"
 look_back = 60
@@ -304,7 +305,8 @@ def _write(work: Path, source: str, seed: int, args: argparse.Namespace, arm: st
     d.mkdir(parents=True, exist_ok=True)
     path = d / "study.toml"
     text = STUDY.format(n_trials=args.n_trials, source=source, epochs=args.epochs, samples=args.samples,
-                        seed=seed, startup=max(2, args.n_trials // 3), metric=getattr(args, "metric", "val_mae"))
+                        seed=seed, startup=max(2, args.n_trials // 3), metric=getattr(args, "metric", "val_mae"),
+                        refit_epochs=getattr(args, "refit_epochs", "budget"))
     path.write_text(f'storage = "sqlite:///{d}/study.db"\nartifacts = "{d}/artifacts"\n' + text)
     return path
 
@@ -447,6 +449,9 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=1, help="markets first-seed .. first-seed + seeds - 1")
     ap.add_argument("--metric", default="val_mae", choices=sorted(OBJECTIVES),
                     help="the studies' metric: what ranks trials, prunes and picks each trial's best epoch")
+    ap.add_argument("--refit-epochs", default="budget", choices=REFIT_EPOCHS,
+                    help="the studies' refit_epochs rule: what confirmation and the refits train (results files "
+                         "written before this option used \"best\" and are not resumed under another rule)")
     ap.add_argument("--keep", default=None, metavar="DIR",
                     help="keep each market's studies in DIR/<kind>-<seed> (default: a temporary directory)")
     ap.add_argument("--out", default="runs/bench-payoff/results.json",
@@ -473,6 +478,7 @@ def main() -> None:
     settings = {k: getattr(args, k) for k in SETTINGS}
     if args.metric != "val_mae":  # files of the default metric (written before the option) keep their settings
         settings["metric"] = args.metric
+    settings["refit_epochs"] = args.refit_epochs  # always: files without it were refitted at the best epoch
     doc = load_results(out, settings)
     t0 = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)

@@ -6,7 +6,8 @@ top_k configurations with ``seeds`` new seeds each removes the luck of one initi
 sample order from the ranking (the validation data stay the same: the verdict, tuner/verdict.py,
 deflates for that). The defaults trial is always retrained too, with the same seeds, so the winner is
 compared with what the user would have had without tuning on equal terms. Each run trains exactly the
-epochs its final refit will train (the trial's best epoch) and reports its last epoch: picking the best
+epochs its final refit will train (the study's ``refit_epochs`` rule: the trial's [train] budget, or
+its best epoch) and reports its last epoch: picking the best
 epoch on the same validation windows it is scored on would flatter it, and would score a model other
 than the one that ships. The runs are trials of a second study, ``<name>.confirm``, in the same storage:
 its first caller enqueues every (configuration, seed) run once, and any number of `stocktune confirm`
@@ -102,8 +103,8 @@ def enqueue_confirmation(cfg: StudyConfig, top_k: int, seeds: int, wait: float =
     """Make sure every confirmation run is enqueued exactly once; returns the confirm study's config.
 
     The runs: the top_k COMPLETE trials and the defaults trial (when it is not among them), each with
-    the same ``seeds`` fresh seeds, each training exactly its trial's best epoch count (what the final
-    refit trains, fixed before the run sees its validation). The caller that creates the confirm
+    the same ``seeds`` fresh seeds, each training exactly the epochs the final refit of its trial trains
+    (``refit_epochs``: its [train] budget, or its best epoch; fixed before the run sees its validation). The caller that creates the confirm
     study enqueues; a caller that finds it created waits (up to ``wait`` s) for the queue to be
     complete. InputError when the study has no COMPLETE trial.
     """

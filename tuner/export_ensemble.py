@@ -2,8 +2,8 @@
 ensemble run file, which `stocktune fit --final` trains into one model directory.
 
 Confirmation already retrained each front-runner with fresh seeds (SEED_BASE, SEED_BASE + 1, ...);
-the ensemble refits exactly those (configuration, seed) pairs on train + validation, each for its
-trial's best epoch, and `evaluate`/`predict` average their probabilities. Averaging the confirmed
+the ensemble refits exactly those (configuration, seed) pairs on train + validation, each for the
+epochs the study's ``refit_epochs`` rule gives its trial, and `evaluate`/`predict` average their probabilities. Averaging the confirmed
 runs instead of shipping one of them removes the luck of one initialisation from the shipped model,
 not only from the ranking. Only a confirmed study has these members, so an unconfirmed one is an
 InputError saying how to confirm it.

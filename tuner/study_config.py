@@ -30,8 +30,9 @@ __all__ = ["StudyConfig", "SamplerConfig", "PrunerConfig", "HeartbeatConfig", "W
 
 _TOP_KEYS = {"name", "storage", "artifacts", "n_trials", "timeout", "direction", "metric", "description", "refit_epochs",
              "data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
-# what a confirmation run and the final refit train: the trial's best epoch, or its whole [train] budget
-# (bench/refit_epochs.py measures the two)
+# what a confirmation run and the final refit train: the trial's whole [train] budget (the default since
+# 2026-12-05), or its best epoch (bench/refit_epochs.py and bench/reconfirm.py measure the two;
+# docs/tuning.md#how-many-epochs-the-refit-trains-refit_epochs)
 REFIT_EPOCHS = ("best", "budget")
 _TABLES = {"data", "train", "search", "sampler", "pruner", "heartbeat", "worker", "validation", "confirm"}
 
@@ -102,7 +103,7 @@ class StudyConfig:
     confirm: ConfirmConfig | None = None  # None: no [confirm] table (`stocktune confirm` uses the defaults)
     path: Path | None = None
     description: str = ""  # shown at the top of the dashboard's study note
-    refit_epochs: str = "best"  # REFIT_EPOCHS: the epochs confirmation runs and the final refit train
+    refit_epochs: str = "budget"  # REFIT_EPOCHS: the epochs confirmation runs and the final refit train
 
     def refit_epochs_for(self, params: Mapping[str, Any], best_epoch: Any) -> int:
         """The epochs a confirmation run and the final refit of a trial train (``refit_epochs``):
@@ -192,7 +193,7 @@ def load_study_config(path: str | Path, storage: str | None = None, n_trials: in
         raise InputError(f"timeout must be a positive number of seconds, but got timeout={t!r} "
                          f"({'--timeout' if timeout is not None else path}).")
 
-    refit = doc.get("refit_epochs", "best")
+    refit = doc.get("refit_epochs", "budget")
     if refit not in REFIT_EPOCHS:
         raise InputError(f"refit_epochs must be one of {list(REFIT_EPOCHS)}, but got refit_epochs={refit!r} ({path}): "
                          "\"best\" refits for the trial's best epoch, \"budget\" for its [train] epochs.")

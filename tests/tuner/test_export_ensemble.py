@@ -33,8 +33,16 @@ def make_confirmed_study(cfg, confirmed: bool = True) -> optuna.Study:
     return study
 
 
-def test_the_ensemble_run_file_lists_the_confirmed_configurations_x_their_seeds(tmp_path):
+def test_members_train_what_the_study_s_refit_rule_gives_their_trial(tmp_path):
+    """The default "budget": every member its [train] epochs; "best": each its trial's best epoch."""
     cfg = load_study_config(write_study(tmp_path, train={"epochs": 6}))
+    make_confirmed_study(cfg)
+    rc = load_run_config(export_ensemble(cfg, tmp_path / "ensemble.toml"))
+    assert [m.epochs for m in rc.members] == [6] * 5
+
+
+def test_the_ensemble_run_file_lists_the_confirmed_configurations_x_their_seeds(tmp_path):
+    cfg = load_study_config(write_study(tmp_path, train={"epochs": 6}, extra={"refit_epochs": "best"}))
     make_confirmed_study(cfg)
     rc = load_run_config(export_ensemble(cfg, tmp_path / "ensemble.toml"))  # the loader `fit --config` uses
     assert [(m.trial, m.seed, m.epochs) for m in rc.members] == [

@@ -51,7 +51,9 @@ def reconfirm(folds_dir: Path, work: Path, settings: dict[str, Any], rule: str, 
     optuna.delete_study(study_name=f"{cfg.name}.confirm", storage=cfg.storage)
     shutil.rmtree(cfg.artifacts / "series" / f"{cfg.name}.confirm", ignore_errors=True)
     started = time.perf_counter()
-    run_confirmation(cfg, settings["top_k"], settings["confirm_seeds"], threads=threads)
+    if run_confirmation(cfg, settings["top_k"], settings["confirm_seeds"], threads=threads).interrupted:
+        # a stopped confirmation is not a result: nothing is written for this market
+        raise SystemExit(f"{folds_dir}: the confirmation was interrupted; this market is not written")
     seconds = time.perf_counter() - started
     v = study_verdict(cfg, optuna.load_study(study_name=cfg.name, storage=cfg.storage))
     files = exported(cfg, copy, True)

@@ -135,26 +135,31 @@ def oracle_ic(dataset: Any, tickers: int, days: int, seed: int, pattern: float) 
     return float(ic.mean()) if ic.size else float("nan")
 
 
+def score_members(prep: Any, members: list[tuple[Any, Any]], threads: int) -> tuple[float, float, int, list[dict[str, Any]]]:
+    """(test IC, test skill vs 0.5, epochs trained, each member's own test scores) of an ensemble's
+    members (``member_configs``: (member, final TrainConfig) pairs) refitted and averaged as `evaluate`
+    averages them; the members' own scores let the selection among the confirmed configurations be
+    studied after the run without training again."""
+    nets = [r.result.model for r in fit_members(prep, members, threads=threads)]
+    alone = []
+    for (m, c), n in zip(members, nets):
+        e = evaluate_split(n, prep.dataset(), c, split="test").model
+        alone.append({"trial": m.trial, "seed": m.seed, "ic": e.ic, "skill": e.skill_half})
+    cfg = min((c for _, c in members), key=lambda c: c.eval_batch_size)
+    ev = evaluate_split(MeanOfMembers(nets), prep.dataset(), cfg, split="test").model
+    return ev.ic, ev.skill_half, sum(c.epochs for _, c in members), alone
+
+
 def test_score(prep: Any, run_file: Path, threads: int) -> tuple[float, float, int, list[dict[str, Any]]]:
-    """(test IC, test skill vs 0.5, epochs trained, each member's own test scores) of a run file's final
-    refit, as `stocktune fit --final` trains it (an ensemble run file: every member, averaged as
-    `evaluate` averages them; the members' own scores let the selection among the confirmed
-    configurations be studied after the run without training again)."""
+    """(test IC, test skill vs 0.5, epochs trained, members' own test scores) of a run file's final
+    refit, as `stocktune fit --final` trains it (an ensemble run file: ``score_members``)."""
     rc = load_run_config(run_file)
-    alone: list[dict[str, Any]] = []
     if rc.members:
-        members = member_configs(rc)
-        nets = [r.result.model for r in fit_members(prep, members, threads=threads)]
-        cfg = min((c for _, c in members), key=lambda c: c.eval_batch_size)
-        net, epochs = MeanOfMembers(nets), sum(c.epochs for _, c in members)
-        for (m, c), n in zip(members, nets):
-            e = evaluate_split(n, prep.dataset(), c, split="test").model
-            alone.append({"trial": m.trial, "seed": m.seed, "ic": e.ic, "skill": e.skill_half})
-    else:
-        cfg = train_config_for(rc, final=True)
-        net, epochs = fit_run(prep, cfg, final=True, threads=threads).result.model, cfg.epochs
+        return score_members(prep, member_configs(rc), threads)
+    cfg = train_config_for(rc, final=True)
+    net = fit_run(prep, cfg, final=True, threads=threads).result.model
     ev = evaluate_split(net, prep.dataset(), cfg, split="test").model
-    return ev.ic, ev.skill_half, epochs, alone
+    return ev.ic, ev.skill_half, cfg.epochs, []
 
 
 def _refit_key(run_file: Path) -> str:
@@ -335,15 +340,22 @@ def _median(xs: list[float | None]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def paired_stats(d: list[float]) -> tuple[float, float, int, int, int]:
+    """Differences paired by market: (mean, SE over markets, wins, ties, losses); a tie (|d| <= 1e-12)
+    is the same model, e.g. both shipped the defaults."""
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    w, t = sum(x > 1e-12 for x in d), sum(abs(x) <= 1e-12 for x in d)
+    return statistics.mean(d), se, w, t, len(d) - w - t
+
+
 def _paired(rows: list[dict[str, Any]], arm: str, key: str = "ic") -> str:
     """``arm`` - defaults, test ``key`` (IC or skill) paired by market: mean (SE over markets),
-    wins/ties/losses (a tie: the same model, e.g. both shipped the defaults)."""
+    wins/ties/losses."""
     d = [r[arm][key] - r["defaults"][key] for r in rows if r[arm][key] is not None and r["defaults"][key] is not None]
     if not d:
         return "-"
-    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    w, t = sum(x > 1e-12 for x in d), sum(abs(x) <= 1e-12 for x in d)
-    return f"{statistics.mean(d):+.4f} ± {se:.4f}  {w}/{t}/{len(d) - w - t}"
+    mean, se, w, t, losses = paired_stats(d)
+    return f"{mean:+.4f} ± {se:.4f}  {w}/{t}/{losses}"
 
 
 def summarize(rows: list[dict[str, Any]], kinds: list[str]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.payoff import ARM_OF_SHIP, current_policy  # noqa: E402
+from bench.payoff import ARM_OF_SHIP, current_policy, paired_stats  # noqa: E402
 
 ARMS = ("defaults", "winner", "ensemble", "recommended")
 
@@ -27,9 +26,8 @@ ARMS = ("defaults", "winner", "ensemble", "recommended")
 def _paired(xs: list[float]) -> str:
     if len(xs) < 2:
         return "-"
-    se = statistics.stdev(xs) / math.sqrt(len(xs))
-    w, t = sum(x > 1e-12 for x in xs), sum(abs(x) <= 1e-12 for x in xs)
-    return f"{statistics.mean(xs):+.4f} ± {se:.4f} ({w}/{t}/{len(xs) - w - t})"
+    mean, se, w, t, losses = paired_stats(xs)
+    return f"{mean:+.4f} ± {se:.4f} ({w}/{t}/{losses})"
 
 
 def rows(budget_dir: Path, payoff: list[Path]) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -25,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.payoff import paired_stats, score_members  # noqa: E402
 from data_prep import prepare  # noqa: E402
-from model.ensemble import MeanOfMembers  # noqa: E402
 from model.evaluation import evaluate_split  # noqa: E402
-from model.refit import final_config, fit_members, fit_run, train_config_for  # noqa: E402
+from model.refit import final_config, fit_run, train_config_for  # noqa: E402
 from model.run_file import load_run_config  # noqa: E402
 
 ARMS = ("defaults", "winner", "ensemble")
@@ -45,15 +44,9 @@ def refit_at_budget(key: str, keep: Path, arm: str, threads: int) -> dict[str, A
     prep = prepare(rc.data.source, rc.data.prep, keep / key / "cache")
     if rc.members:
         members = [(m, final_config(m.train, m.train.epochs)) for m in rc.members]
-        nets = [r.result.model for r in fit_members(prep, members, threads=threads)]
-        alone = []
-        for (m, c), n in zip(members, nets):
-            e = evaluate_split(n, prep.dataset(), c, split="test").model
-            alone.append({"trial": m.trial, "seed": m.seed, "ic": e.ic, "skill": e.skill_half})
-        cfg = min((c for _, c in members), key=lambda c: c.eval_batch_size)
-        ev = evaluate_split(MeanOfMembers(nets), prep.dataset(), cfg, split="test").model
-        return {"ic": ev.ic, "skill": ev.skill_half, "epochs": sum(c.epochs for _, c in members),
-                "best_epoch": [m.epochs for m in rc.members], "member_scores": alone}
+        ic, skill, epochs, alone = score_members(prep, members, threads)
+        return {"ic": ic, "skill": skill, "epochs": epochs, "best_epoch": [m.epochs for m in rc.members],
+                "member_scores": alone}
     cfg = train_config_for(rc, final=True, epochs=rc.train.epochs)
     net = fit_run(prep, cfg, final=True, threads=threads).result.model
     ev = evaluate_split(net, prep.dataset(), cfg, split="test").model
@@ -92,12 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         mine = [r for r in rows if r["market"].startswith(kind + "-") and r["arm"] == arm]
         if len(mine) < 2:
             continue
-        d = [r["ic"] - r["best_epoch_ic"] for r in mine]
-        se = statistics.stdev(d) / math.sqrt(len(d))
-        w, t = sum(x > 1e-12 for x in d), sum(abs(x) <= 1e-12 for x in d)
+        mean, se, w, t, losses = paired_stats([r["ic"] - r["best_epoch_ic"] for r in mine])
         frac = [r["ic"] / r["oracle_ic"] for r in mine if r.get("oracle_ic")]
-        print(f"({kind}) {arm}: {len(mine)} refits: at the budget - at the best epoch {statistics.mean(d):+.4f} ± {se:.4f} "
-              f"(W/T/L {w}/{t}/{len(d) - w - t})" + (f"; median {statistics.median(frac):.0%} of the oracle" if frac else ""))
+        print(f"({kind}) {arm}: {len(mine)} refits: at the budget - at the best epoch {mean:+.4f} ± {se:.4f} "
+              f"(W/T/L {w}/{t}/{losses})" + (f"; median {statistics.median(frac):.0%} of the oracle" if frac else ""))
     return 0
 
 

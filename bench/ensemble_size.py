@@ -44,7 +44,7 @@ from model.refit import final_config, fit_run  # noqa: E402
 from model.run_file import load_run_config  # noqa: E402
 from tuner.confirm import SEED_BASE as FIRST_SEED  # noqa: E402
 from tuner.defaults_arm import defaults_number  # noqa: E402
-from tuner.export import run_document  # noqa: E402
+from tuner.export import SHIP_ENSEMBLE, SHIP_WINNER, run_document  # noqa: E402
 from tuner.study_config import load_study_config  # noqa: E402
 from tuner.trials import ranked  # noqa: E402
 
@@ -135,6 +135,8 @@ def summarize(rows: list[dict[str, Any]], oracle: dict[str, float]) -> None:
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for k in keys:
             have = [r for r in mine if k in r["ensembles"]]
+            if not have:  # a size run on the other kind of market only
+                continue
             e = [r["ensembles"][k] for r in have]
             ic = [x["ic"] for x in e]
             d_ic = paired_stats([x["ic"] - r["defaults"]["ic"] for x, r in zip(e, have)])
@@ -150,6 +152,44 @@ def summarize(rows: list[dict[str, Any]], oracle: dict[str, float]) -> None:
         print(f"single defaults model: median test IC {statistics.median(d):+.4f}")
 
 
+def recommended(rows: list[dict[str, Any]], confirms: dict[str, Any], oracle: dict[str, float]) -> None:
+    """What the product recommends under a re-confirmation (bench/reconfirm.py --confirm-seeds S --out
+    FILE): the verdict's counts and, per market with saved refits, what `what_to_ship` names - the
+    ensemble of top-k x S, the winner's refit, or the defaults - paired with the single defaults model."""
+    by_key = {r["market"]: r for r in rows}
+    for kind in ("a", "b"):
+        mine = {k: c for k, c in confirms.items() if k.startswith(kind + "-")}
+        if not mine:
+            continue
+        v = [c["verdict_json"] for c in mine.values()]
+        secs = [c["confirm_seconds"] for c in mine.values()]
+        print(f"\n({kind}) confirmed again: {len(mine)} markets, {sorted({str(c.get('settings')) for c in mine.values()})}: "
+              f"(a) beats {sum(x['baselines']['beats'] for x in v)}/{len(v)}, (b) better "
+              f"{sum(x['defaults']['outcome'] == 'better than the defaults' for x in v)}/{len(v)}; ships "
+              f"{sorted({c['ship'] for c in mine.values()})}; confirmation {min(secs):.0f}-{max(secs):.0f} s "
+              f"(median {statistics.median(secs):.0f})")
+        pairs = []  # (recommended, the single defaults model, market)
+        for k, c in mine.items():
+            if k not in by_key:
+                continue
+            r, st = by_key[k], c.get("settings", {})
+            if c["ship"] == SHIP_ENSEMBLE:
+                pick = r["ensembles"].get(f"{st.get('top_k')}x{st.get('confirm_seeds')}")
+            else:
+                pick = c.get("winner") if c["ship"] == SHIP_WINNER else r["defaults"]
+            if pick:
+                pairs.append((pick, r["defaults"], k))
+        if len(pairs) < 2:
+            continue
+        d_ic = paired_stats([p["ic"] - d["ic"] for p, d, _ in pairs])
+        d_sk = paired_stats([p["skill"] - d["skill"] for p, d, _ in pairs])
+        frac = [p["ic"] / oracle[k] for p, _, k in pairs if oracle.get(k)]
+        print(f"({kind}) recommended ({len(pairs)} markets): median test IC {statistics.median(p['ic'] for p, _, _ in pairs):+.4f}"
+              + (f" ({statistics.median(frac):.0%} of the oracle)" if frac else "")
+              + f"; - the defaults: IC {d_ic[0]:+.4f} ± {d_ic[1]:.4f} ({d_ic[2]}/{d_ic[3]}/{d_ic[4]}), "
+              f"skill {d_sk[0]:+.4f} ± {d_sk[1]:.4f} ({d_sk[2]}/{d_sk[3]}/{d_sk[4]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", required=True, help="the --keep DIR of a bench/payoff.py run")
@@ -161,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preds", default="runs/ensemble-size/preds", help="saved test predictions (resumable)")
     ap.add_argument("--out", default=None, help="write (and merge into) the rows as JSON here")
     ap.add_argument("--summarize", nargs="*", default=None, metavar="FILE", help="only print the summary of these")
+    ap.add_argument("--reconfirm", nargs="*", default=[], metavar="FILE",
+                    help="with --summarize: bench/reconfirm.py --out files; print what the product recommends under them")
     args = ap.parse_args(argv)
     oracle = {k: r.get("oracle_ic") for f in args.results for k, r in json.loads(Path(f).read_text())["markets"].items()}
     if args.summarize is not None:
-        summarize([r for f in args.summarize for r in json.loads(Path(f).read_text())], oracle)
+        rows = [r for f in args.summarize for r in json.loads(Path(f).read_text())]
+        summarize(rows, oracle)
+        if args.reconfirm:
+            recommended(rows, {k: c for f in args.reconfirm for k, c in json.loads(Path(f).read_text()).items()}, oracle)
         return 0
     torch.set_num_threads(args.threads)
     keep = Path(args.keep)

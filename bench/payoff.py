@@ -447,7 +447,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None, help="samples per epoch (default 8192; quick: 4096)")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--top-k", type=int, default=3)
-    ap.add_argument("--confirm-seeds", type=int, default=2)
+    ap.add_argument("--confirm-seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--markets", default="a,b", help="a: planted pattern, b: no signal")
     ap.add_argument("--summarize", nargs="+", metavar="FILE", default=None,

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", required=True, help="the --keep DIR of that run")
     ap.add_argument("--rule", default="budget", choices=REFIT_EPOCHS)
     ap.add_argument("--only", action="append", default=None, help="only these markets, e.g. a-3 (repeatable)")
+    ap.add_argument("--confirm-seeds", type=int, default=None,
+                    help="confirm with this many seeds (default: the run's); the ensemble's members follow them")
+    ap.add_argument("--top-k", type=int, default=None, help="confirm this many configurations (default: the run's)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True, help="rows as JSON, written after every market; a rerun skips those done")
     args = ap.parse_args(argv)
@@ -92,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             os.environ["STOCKTUNE_CACHE"] = str(Path(args.keep) / key / "cache")
             with tempfile.TemporaryDirectory(prefix="stocktune-reconfirm-") as tmp:
-                r = reconfirm(found[0], Path(tmp), doc["settings"], args.rule, args.threads)
+                settings = {**doc["settings"], **{k: v for k, v in (("confirm_seeds", args.confirm_seeds),
+                                                                    ("top_k", args.top_k)) if v is not None}}
+                r = reconfirm(found[0], Path(tmp), settings, args.rule, args.threads)
+                r["settings"] = {k: settings[k] for k in ("top_k", "confirm_seeds")}
             r["load_average"] = os.getloadavg()[0]
             rows[key] = r
             out.write_text(json.dumps(rows, indent=1))

@@ -7,7 +7,7 @@ reaches the storage) then run them, each run once, a killed one resumed. When al
 the confirmed ranking (mean over the seeds with its standard error) and the verdict on the winner;
 `export` then uses the confirmed ranking.
 
-example: stocktune confirm studies/sample.toml --top-k 5 --seeds 3
+example: stocktune confirm studies/sample.toml --top-k 3 --seeds 3
 """
 from __future__ import annotations
 

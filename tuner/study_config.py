@@ -73,9 +73,15 @@ class WorkerConfig:
 @dataclass(frozen=True)
 class ConfirmConfig:
     """[confirm]: retrain the top_k trials with `seeds` fresh seeds on all folds (run by `confirm`, and at
-    the end of `tune` when the study file has this table)."""
+    the end of `tune` when the study file has this table).
 
-    top_k: int = 5
+    The defaults are what the shipped ensemble (the confirmed configurations x these seeds) measured
+    best at on bench/payoff.py's planted markets (bench/ensemble_size.py): 3 seeds averaged away more
+    of the seed lottery than 2 (ahead of the defaults on 9 of 10 markets, not 7), and in those 12-trial
+    studies (4-7 COMPLETE) a top 4-5 let in weaker start-up trials that pulled the average down
+    (bench/README.md, "How big an ensemble"). Not measured on long studies (studies/krx_scale.toml: 5)."""
+
+    top_k: int = 3
     seeds: int = 3
 
     def __post_init__(self) -> None:

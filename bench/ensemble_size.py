@@ -12,8 +12,8 @@ from the saved predictions. The single defaults model a user has without tuning 
 seed) is refitted too: the baseline every ensemble is paired with.
 
 Note what it does not do: confirmation would re-rank the top-k by their confirmed value, but the
-ensemble averages all of them, so the order inside the top-k does not matter; confirmation's cost
-(top-k x seeds x folds) is printed, not run.
+ensemble averages all of them, so the order inside the top-k does not matter; confirmation itself
+(its verdict and cost under a size) is bench/reconfirm.py's, read here with --reconfirm.
 
     python bench/ensemble_size.py --keep runs/payoff-full/keep --only a-1 --out r.json
 """
@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.payoff import paired_stats  # noqa: E402
+from bench.payoff import paired_text  # noqa: E402
 from data_prep import prepare  # noqa: E402
 from model.evaluation import _train_mean, score_predictions  # noqa: E402
 from model.inference import predict  # noqa: E402
@@ -139,15 +139,15 @@ def summarize(rows: list[dict[str, Any]], oracle: dict[str, float]) -> None:
                 continue
             e = [r["ensembles"][k] for r in have]
             ic = [x["ic"] for x in e]
-            d_ic = paired_stats([x["ic"] - r["defaults"]["ic"] for x, r in zip(e, have)])
-            d_sk = paired_stats([x["skill"] - r["defaults"]["skill"] for x, r in zip(e, have)])
             same = f"0x{k.split('x')[1]}"
-            d_same = paired_stats([x["ic"] - r["ensembles"][same]["ic"] for x, r in zip(e, have)])
+            paired = [paired_text([x["ic"] - r["defaults"]["ic"] for x, r in zip(e, have)]),
+                      paired_text([x["skill"] - r["defaults"]["skill"] for x, r in zip(e, have)]),
+                      paired_text([x["ic"] - r["ensembles"][same]["ic"] for x, r in zip(e, have)])]
             frac = [i / oracle[r["market"]] for i, r in zip(ic, have) if oracle.get(r["market"])]
             print(f"| {k} | {statistics.median(len(x['configs']) for x in e):.0f} | "
                   f"{statistics.median(x['epochs'] for x in e):.0f} | {statistics.median(ic):+.4f} | "
                   + (f"{statistics.median(frac):.0%}" if frac else "-") + " | "
-                  + " | ".join(f"{m:+.4f} ± {se:.4f} ({w}/{t}/{lo})" for m, se, w, t, lo in (d_ic, d_sk, d_same)) + " |")
+                  + " | ".join(paired) + " |")
         d = [r["defaults"]["ic"] for r in mine]
         print(f"single defaults model: median test IC {statistics.median(d):+.4f}")
 
@@ -181,13 +181,11 @@ def recommended(rows: list[dict[str, Any]], confirms: dict[str, Any], oracle: di
                 pairs.append((pick, r["defaults"], k))
         if len(pairs) < 2:
             continue
-        d_ic = paired_stats([p["ic"] - d["ic"] for p, d, _ in pairs])
-        d_sk = paired_stats([p["skill"] - d["skill"] for p, d, _ in pairs])
         frac = [p["ic"] / oracle[k] for p, _, k in pairs if oracle.get(k)]
         print(f"({kind}) recommended ({len(pairs)} markets): median test IC {statistics.median(p['ic'] for p, _, _ in pairs):+.4f}"
               + (f" ({statistics.median(frac):.0%} of the oracle)" if frac else "")
-              + f"; - the defaults: IC {d_ic[0]:+.4f} ± {d_ic[1]:.4f} ({d_ic[2]}/{d_ic[3]}/{d_ic[4]}), "
-              f"skill {d_sk[0]:+.4f} ± {d_sk[1]:.4f} ({d_sk[2]}/{d_sk[3]}/{d_sk[4]})")
+              + f"; - the defaults: IC {paired_text([p['ic'] - d['ic'] for p, d, _ in pairs])}, "
+              f"skill {paired_text([p['skill'] - d['skill'] for p, d, _ in pairs])}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="the most seeds per configuration")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--preds", default="runs/ensemble-size/preds", help="saved test predictions (resumable)")
-    ap.add_argument("--out", default=None, help="write (and merge into) the rows as JSON here")
+    ap.add_argument("--out", default=None, help="write the rows as JSON here (after every market)")
     ap.add_argument("--summarize", nargs="*", default=None, metavar="FILE", help="only print the summary of these")
     ap.add_argument("--reconfirm", nargs="*", default=[], metavar="FILE",
                     help="with --summarize: bench/reconfirm.py --out files; print what the product recommends under them")

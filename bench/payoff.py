@@ -348,6 +348,12 @@ def paired_stats(d: list[float]) -> tuple[float, float, int, int, int]:
     return statistics.mean(d), se, w, t, len(d) - w - t
 
 
+def paired_text(d: list[float]) -> str:
+    """``paired_stats`` as the benches' tables print it: "mean ± SE (W/T/L)"."""
+    mean, se, w, t, losses = paired_stats(d)
+    return f"{mean:+.4f} ± {se:.4f} ({w}/{t}/{losses})"
+
+
 def _paired(rows: list[dict[str, Any]], arm: str, key: str = "ic") -> str:
     """``arm`` - defaults, test ``key`` (IC or skill) paired by market: mean (SE over markets),
     wins/ties/losses."""

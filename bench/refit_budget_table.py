@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.payoff import ARM_OF_SHIP, current_policy, paired_stats  # noqa: E402
+from bench.payoff import ARM_OF_SHIP, current_policy, paired_text  # noqa: E402
 
 ARMS = ("defaults", "winner", "ensemble", "recommended")
 
@@ -26,8 +26,7 @@ ARMS = ("defaults", "winner", "ensemble", "recommended")
 def _paired(xs: list[float]) -> str:
     if len(xs) < 2:
         return "-"
-    mean, se, w, t, losses = paired_stats(xs)
-    return f"{mean:+.4f} ± {se:.4f} ({w}/{t}/{losses})"
+    return paired_text(xs)
 
 
 def rows(budget_dir: Path, payoff: list[Path]) -> list[dict[str, Any]]:

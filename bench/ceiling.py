@@ -15,7 +15,13 @@ averaging adds over one member.
 
     python bench/ceiling.py                      # 3 planted markets x the default grid, 1 thread (~15 min)
     python bench/ceiling.py --members 4 --grid '[{"learning_rate": 1e-3}]'
-    python bench/ceiling.py --json
+    python bench/ceiling.py --json > part.json
+    python bench/ceiling.py --summarize part1.json part2.json   # markets of several runs, one table
+
+``--summarize`` pairs every configuration with the grid's first row on the same markets (test IC,
+mean ± SE over markets, W/T/L), and adds two selections: the best row per market chosen on the test
+period (a bound), and the row a user could have chosen from the *other* markets (leave one market out:
+the best mean share of the oracle on the rest), scored on the market left out.
 """
 from __future__ import annotations
 
@@ -81,6 +87,38 @@ def score(prep: Any, cfg: TrainConfig, members: int, threads: int) -> dict[str, 
     return out
 
 
+def summarize(rows: list[dict[str, Any]]) -> None:
+    """Per configuration: median share of the oracle, IC paired with the first configuration; then the
+    best row per market (chosen on test) and the leave-one-market-out choice."""
+    def key(r: dict[str, Any]) -> str:
+        return json.dumps(r["config"], sort_keys=True)
+
+    configs = list(dict.fromkeys(key(r) for r in rows))
+    by = {(key(r), r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    share = {(c, s): by[c, s]["ic"] / by[c, s]["oracle_ic"] for c, s in by}
+    print(f"{len(seeds)} planted markets ({', '.join(map(str, seeds))}); test IC - {configs[0]} on the same markets")
+    print("| configuration | markets | median of oracle | per market | IC - the first row (W/T/L) |")
+    print("|---|---:|---:|---|---:|")
+    for c in configs:
+        mine = [s for s in seeds if (c, s) in by]
+        both = [s for s in mine if (configs[0], s) in by]
+        print(f"| {c} | {len(mine)} | {statistics.median(share[c, s] for s in mine):.0%} | "
+              + " / ".join(f"{share[c, s]:.0%}" for s in mine) + " | "
+              + payoff.paired_text([by[c, s]["ic"] - by[configs[0], s]["ic"] for s in both]) + " |")
+    full = [c for c in configs if all((c, s) in by for s in seeds)]
+    best = [max(share[c, s] for c in full) for s in seeds]
+    loo = []
+    for s in seeds:
+        rest = [t for t in seeds if t != s]
+        pick = max(full, key=lambda c: statistics.mean(share[c, t] for t in rest))
+        loo.append(share[pick, s])
+    print(f"the best of the {len(full)} rows per market, chosen on the test period (a bound): median "
+          f"{statistics.median(best):.0%} ({' / '.join(f'{b:.0%}' for b in best)})")
+    print(f"the row chosen on the other markets (leave one market out): median {statistics.median(loo):.0%} "
+          f"({' / '.join(f'{b:.0%}' for b in loo)})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="1,2,3", help="planted markets (payoff.py's seeds)")
@@ -92,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", default="runs/bench-ceiling")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--summarize", nargs="+", default=None, metavar="FILE", help="only print the table of these --json files")
     args = ap.parse_args(argv)
+    if args.summarize:
+        summarize([r for f in args.summarize for r in json.loads(Path(f).read_text())["rows"]])
+        return 0
     torch.set_num_threads(args.threads)
     grid = json.loads(args.grid) if args.grid else GRID
     work = Path(args.work)

@@ -106,6 +106,14 @@ def summarize(rows: list[dict[str, Any]]) -> None:
         print(f"| {c} | {len(mine)} | {statistics.median(share[c, s] for s in mine):.0%} | "
               + " / ".join(f"{share[c, s]:.0%}" for s in mine) + " | "
               + payoff.paired_text([by[c, s]["ic"] - by[configs[0], s]["ic"] for s in both]) + " |")
+        ens = [s for s in mine if "ensemble_ic" in by[c, s]]
+        if ens:  # --members K: the K-seed average, paired with the first row's single model
+            k = len(by[c, ens[0]]["member_ics"])
+            frac = {s: by[c, s]["ensemble_ic"] / by[c, s]["oracle_ic"] for s in ens}
+            print(f"| {c}, the average of {k} seeds | {len(ens)} | {statistics.median(frac.values()):.0%} | "
+                  + " / ".join(f"{frac[s]:.0%}" for s in ens) + " | "
+                  + payoff.paired_text([by[c, s]["ensemble_ic"] - by[configs[0], s]["ic"]
+                                        for s in ens if (configs[0], s) in by]) + " |")
     full = [c for c in configs if all((c, s) in by for s in seeds)]
     best = [max(share[c, s] for c in full) for s in seeds]
     loo = []

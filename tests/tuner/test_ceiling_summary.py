@@ -29,3 +29,12 @@ def test_a_configuration_run_on_fewer_markets_is_paired_on_those_only(capsys):
     out = capsys.readouterr().out
     assert '| {"epochs": 32} | 1 | 55% | 55% | +0.0100 ± ' in out
     assert "the best of the 1 rows per market" in out  # the bound uses rows run on every market
+
+
+def test_a_seed_ensemble_gets_its_own_row(capsys):
+    base = {"learning_rate": 1e-3}
+    rows = [{**_row(1, base, 0.10), "member_ics": [0.1, 0.11, 0.12], "ensemble_ic": 0.13},
+            {**_row(2, base, 0.12), "member_ics": [0.1, 0.11, 0.12], "ensemble_ic": 0.14}]
+    summarize(rows)
+    out = capsys.readouterr().out
+    assert '| {"learning_rate": 0.001}, the average of 3 seeds | 2 | 68% | 65% / 70% | +0.0250 ± 0.0050 (2/0/0) |' in out

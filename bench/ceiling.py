@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -93,11 +94,16 @@ def summarize(rows: list[dict[str, Any]]) -> None:
     def key(r: dict[str, Any]) -> str:
         return json.dumps(r["config"], sort_keys=True)
 
+    def market(r: dict[str, Any]) -> Any:  # rows of another size of market (--days) are other markets
+        return (re.sub(r",seed=\d+", "", r.get("market", "")), r["seed"])
+
     configs = list(dict.fromkeys(key(r) for r in rows))
-    by = {(key(r), r["seed"]): r for r in rows}
-    seeds = sorted({r["seed"] for r in rows})
+    by = {(key(r), market(r)): r for r in rows}
+    seeds = sorted({market(r) for r in rows})
     share = {(c, s): by[c, s]["ic"] / by[c, s]["oracle_ic"] for c, s in by}
-    print(f"{len(seeds)} planted markets ({', '.join(map(str, seeds))}); test IC - {configs[0]} on the same markets")
+    sizes = {s[0] for s in seeds}
+    names = ", ".join(str(s[1]) if len(sizes) == 1 else f"{s[0].split(':')[-1]} seed {s[1]}" for s in seeds)
+    print(f"{len(seeds)} planted markets ({names}); test IC - {configs[0]} on the same markets")
     print("| configuration | markets | median of oracle | per market | IC - the first row (W/T/L) |")
     print("|---|---:|---:|---|---:|")
     for c in configs:
@@ -158,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         oracle = payoff.oracle_ic(prep.dataset(), args.tickers, args.days, seed, args.pattern)
         for g in grid:
             cfg = TrainConfig(**{**BASE, "threads": args.threads, **g})
-            row = {"seed": seed, "oracle_ic": oracle, "config": g, **score(prep, cfg, args.members, args.threads)}
+            row = {"seed": seed, "market": source, "oracle_ic": oracle, "config": g,
+                   **score(prep, cfg, args.members, args.threads)}
             rows.append(row)
             if not args.json:
                 ens = f"  ensemble of {args.members}: {row['ensemble_ic'] / oracle:.0%}" if "ensemble_ic" in row else ""
@@ -170,15 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
-    print("\nper configuration, median over markets of % of the oracle's test IC:")
-    for g in grid:
-        mine = [r["ic"] / r["oracle_ic"] for r in rows if r["config"] == g]
-        print(f"  {json.dumps(g):<58} {statistics.median(mine):.0%}")
-    print("the best row per market, chosen on the test period (a bound no search reaches): "
-          + ", ".join(f"market {s} {v:.0%}" for s, v in sorted(best.items()))
-          + f"; median {summary['median_best']:.0%}  (load {summary['load_average']:.1f})")
+    print()
+    summarize(rows)
+    print(f"(load {summary['load_average']:.1f})")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

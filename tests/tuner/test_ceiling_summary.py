@@ -38,3 +38,11 @@ def test_a_seed_ensemble_gets_its_own_row(capsys):
     summarize(rows)
     out = capsys.readouterr().out
     assert '| {"learning_rate": 0.001}, the average of 3 seeds | 2 | 68% | 65% / 70% | +0.0250 ± 0.0050 (2/0/0) |' in out
+
+
+def test_markets_of_another_size_are_other_markets(capsys):
+    base = {"learning_rate": 1e-3}
+    small = "synthetic:tickers=60,days=1500,seed=1,pattern=0.1"
+    rows = [{**_row(1, base, 0.10), "market": small}, {**_row(1, base, 0.16), "market": small.replace("1500", "3000")}]
+    summarize(rows)
+    assert "| 2 | 65% | 50% / 80% |" in capsys.readouterr().out  # not one market whose row was overwritten

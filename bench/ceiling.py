@@ -182,5 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(load {summary['load_average']:.1f})")
     return 0
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
